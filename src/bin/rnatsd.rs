@@ -1,0 +1,55 @@
+//! The `rnatsd` server binary: parse flags, set up logging, run.
+
+use std::process::ExitCode;
+
+use rnatsd::conf::flags::{self, Command, USAGE};
+use rnatsd::conf::{COMPAT_VERSION, VERSION};
+use rnatsd::server;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match flags::parse(&args) {
+        Ok(Command::Run(o)) => o,
+        Ok(Command::Help) => {
+            print!("\n{USAGE}\n");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("rnatsd: v{VERSION} (nats-server v{COMPAT_VERSION} compatible)");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::HelpTls) => {
+            println!("TLS is not yet supported by rnatsd.");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{}", e.message);
+            if e.show_usage {
+                eprint!("\n{USAGE}\n");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let out: Box<dyn std::io::Write + Send> = match &opts.log_file {
+        Some(path) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("rnatsd: error opening log file {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Box::new(std::io::stderr()),
+    };
+    server::log::init(out, opts.logtime, opts.debug, opts.trace);
+    match server::run(*opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            rnatsd::fatal!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

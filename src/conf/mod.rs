@@ -1,0 +1,138 @@
+//! Configuration: the typed [`Options`] the server runs with, built from command-line flags (and,
+//! later, configuration files). Options are immutable once the server starts.
+
+pub mod flags;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Version of this program.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The nats-server release whose protocol and behaviour we follow; clients see it in INFO.
+pub const COMPAT_VERSION: &str = "2.9.10";
+
+pub const DEFAULT_PORT: u16 = 4222;
+pub const DEFAULT_HOST: &str = "0.0.0.0";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    pub host: String,
+    /// `None` means "any free port" (`-p -1` / `-p RANDOM`).
+    pub port: Option<u16>,
+    pub server_name: String,
+    pub pid_file: Option<PathBuf>,
+    pub ports_file_dir: Option<PathBuf>,
+    pub client_advertise: Option<String>,
+    pub log_file: Option<PathBuf>,
+    pub logtime: bool,
+    pub debug: bool,
+    pub trace: bool,
+    /// Payload bytes shown in a protocol trace before the rest is elided.
+    pub max_traced_msg_len: usize,
+    pub max_connections: usize,
+    pub max_control_line: usize,
+    pub max_payload: usize,
+    pub max_pending: usize,
+    pub ping_interval: Duration,
+    pub ping_max: u32,
+    pub write_deadline: Duration,
+    /// Reactor threads; 0 means one per core.
+    pub workers: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            host: DEFAULT_HOST.to_string(),
+            port: Some(DEFAULT_PORT),
+            server_name: String::new(),
+            pid_file: None,
+            ports_file_dir: None,
+            client_advertise: None,
+            log_file: None,
+            logtime: true,
+            debug: false,
+            trace: false,
+            max_traced_msg_len: 128,
+            max_connections: 64 * 1024,
+            max_control_line: 4096,
+            max_payload: 1024 * 1024,
+            max_pending: 64 * 1024 * 1024,
+            ping_interval: Duration::from_secs(120),
+            ping_max: 2,
+            write_deadline: Duration::from_secs(10),
+            workers: 0,
+        }
+    }
+}
+
+impl Options {
+    /// Worker threads to run: the option, else the number of cores.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }
+    }
+}
+
+/// Parse a Go-style duration ("2m", "1m30s", "250ms", "1.5s", "10us", "1h") or a bare number of
+/// seconds, as nats-server accepts in its configuration.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut total = 0f64;
+    while i < b.len() {
+        let start = i;
+        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+            i += 1;
+        }
+        let num: f64 = s[start..i].parse().ok()?;
+        let ustart = i;
+        while i < b.len() && !(b[i].is_ascii_digit() || b[i] == b'.') {
+            i += 1;
+        }
+        let scale = match &s[ustart..i] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += num * scale;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("10"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("5d"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+}

@@ -1,0 +1,628 @@
+//! A client connection as its worker sees it: socket, read buffer, parser, negotiated options,
+//! subscriptions by sid, and the write in progress. Handles each parsed operation the way
+//! nats-server 2.9 does, staging every reply through the worker's [`Router`] so replies and
+//! deliveries keep their order.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use serde::Deserialize;
+
+use super::delivery::Router;
+use super::shared::{ClientShared, SubRef, Subscription};
+use crate::conf::Options;
+use crate::proto::client::{Error as ParseError, Limits, Msg, Op, Parser};
+use crate::proto::subject;
+
+const READ_BUF_MIN: usize = 512;
+const READ_BUF_MAX: usize = 64 * 1024;
+/// Reads per readiness event before other connections get a turn.
+const READS_PER_TURN: usize = 16;
+
+/// Why a connection closed, in nats-server's words (they show up in logs and, later, in /connz).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    ClientClosed,
+    ReadError,
+    WriteError,
+    ParseError,
+    ProtocolViolation,
+    BadClientProtocolVersion,
+    StaleConnection,
+    SlowConsumerPendingBytes,
+    SlowConsumerWriteDeadline,
+    MaxPayloadExceeded,
+    MaxControlLineExceeded,
+    MaxConnectionsExceeded,
+    ServerShutdown,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "Client Closed",
+            CloseReason::ReadError => "Read Error",
+            CloseReason::WriteError => "Write Error",
+            CloseReason::ParseError => "Parse Error",
+            CloseReason::ProtocolViolation => "Protocol Violation",
+            CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
+            CloseReason::StaleConnection => "Stale Connection",
+            CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
+            CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
+            CloseReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
+            CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
+            CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::ServerShutdown => "Server Shutdown",
+        }
+    }
+}
+
+/// Options a client sets with CONNECT. Fields it leaves out keep their values, as in nats-server
+/// (which starts every client with verbose, pedantic and echo on).
+#[derive(Clone, Debug)]
+pub struct ConnectOpts {
+    pub verbose: bool,
+    pub pedantic: bool,
+    pub echo: bool,
+    pub headers: bool,
+    pub no_responders: bool,
+    pub protocol: i64,
+    pub name: String,
+    pub lang: String,
+    pub version: String,
+}
+
+impl Default for ConnectOpts {
+    fn default() -> Self {
+        ConnectOpts {
+            verbose: true,
+            pedantic: true,
+            echo: true,
+            headers: false,
+            no_responders: false,
+            protocol: 0,
+            name: String::new(),
+            lang: String::new(),
+            version: String::new(),
+        }
+    }
+}
+
+/// The CONNECT JSON; every field optional, unknown fields ignored, wrong types refused.
+#[derive(Deserialize, Default)]
+#[allow(dead_code)]
+struct ConnectJson {
+    verbose: Option<bool>,
+    pedantic: Option<bool>,
+    echo: Option<bool>,
+    headers: Option<bool>,
+    no_responders: Option<bool>,
+    protocol: Option<i64>,
+    name: Option<String>,
+    lang: Option<String>,
+    version: Option<String>,
+    tls_required: Option<bool>,
+    user: Option<String>,
+    pass: Option<String>,
+    auth_token: Option<String>,
+    nkey: Option<String>,
+    sig: Option<String>,
+    jwt: Option<String>,
+}
+
+/// What a read pass left behind.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadState {
+    /// Drained to WouldBlock: wait for the next readiness event.
+    Drained,
+    /// Stopped for fairness with data possibly left: read again soon.
+    More,
+    Close(CloseReason),
+}
+
+pub struct Conn {
+    parser: Parser,
+    rbuf: Vec<u8>,
+    small_reads: u32,
+    pub st: ClientState,
+}
+
+/// Everything about a connection except its parser and read buffer (which the parsed
+/// operations borrow from).
+pub struct ClientState {
+    pub shared: Arc<ClientShared>,
+    pub sock: TcpStream,
+    pub peer: SocketAddr,
+    pub opts: ConnectOpts,
+    subs: HashMap<Box<[u8]>, SubRef>,
+    sweep_at: usize,
+    server_opts: Arc<Options>,
+    /// The write in progress: bytes taken from the outbound buffer, written up to `woff`.
+    writing: Vec<u8>,
+    woff: usize,
+    pub write_interest: bool,
+    pub pings_out: u32,
+    pub last_in: Instant,
+    pub created: Instant,
+    /// When the socket last refused bytes with output pending (write-deadline clock).
+    pub stalled_since: Option<Instant>,
+    /// Set when the connection must close once its pending output is flushed.
+    pub close: Option<CloseReason>,
+    in_msgs: u64,
+    in_bytes: u64,
+}
+
+impl Conn {
+    pub fn new(
+        sock: TcpStream,
+        peer: SocketAddr,
+        shared: Arc<ClientShared>,
+        server_opts: Arc<Options>,
+    ) -> Conn {
+        let limits = Limits {
+            max_control_line: server_opts.max_control_line,
+            max_payload: server_opts.max_payload,
+            headers: false,
+        };
+        let now = Instant::now();
+        Conn {
+            parser: Parser::new(limits),
+            rbuf: vec![0; READ_BUF_MIN],
+            small_reads: 0,
+            st: ClientState {
+                shared,
+                sock,
+                peer,
+                opts: ConnectOpts::default(),
+                subs: HashMap::new(),
+                sweep_at: 64,
+                server_opts,
+                writing: Vec::new(),
+                woff: 0,
+                write_interest: false,
+                pings_out: 0,
+                last_in: now,
+                created: now,
+                stalled_since: None,
+                close: None,
+                in_msgs: 0,
+                in_bytes: 0,
+            },
+        }
+    }
+
+    /// Read and process until the socket is drained, the turn is over, or the connection must
+    /// close. Staged output is committed by the caller.
+    pub fn on_readable(&mut self, router: &mut Router) -> ReadState {
+        for _ in 0..READS_PER_TURN {
+            let n = match self.st.sock.read(&mut self.rbuf) {
+                Ok(0) => return ReadState::Close(CloseReason::ClientClosed),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadState::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    return ReadState::Close(CloseReason::ClientClosed)
+                }
+                Err(_) => return ReadState::Close(CloseReason::ReadError),
+            };
+            self.st.last_in = Instant::now();
+            self.process(n, router);
+            if let Some(r) = self.st.close {
+                return ReadState::Close(r);
+            }
+            self.resize_read_buffer(n);
+        }
+        ReadState::More
+    }
+
+    /// Grow the read buffer when reads fill it, shrink it when they stay small.
+    fn resize_read_buffer(&mut self, n: usize) {
+        let cap = self.rbuf.len();
+        if n == cap && cap < READ_BUF_MAX {
+            self.rbuf.resize(cap * 2, 0);
+            self.small_reads = 0;
+        } else if n < cap / 2 && cap > READ_BUF_MIN {
+            self.small_reads += 1;
+            if self.small_reads > 2 {
+                self.rbuf.truncate(cap / 2);
+                self.rbuf.shrink_to_fit();
+                self.small_reads = 0;
+            }
+        } else {
+            self.small_reads = 0;
+        }
+    }
+
+    /// Parse and handle the `n` bytes just read.
+    fn process(&mut self, n: usize, router: &mut Router) {
+        let Conn {
+            parser, rbuf, st, ..
+        } = self;
+        let buf = &rbuf[..n];
+        let mut pos = 0;
+        loop {
+            match parser.next_op(buf, &mut pos) {
+                Ok(Some(op)) => st.handle(op, router),
+                Ok(None) => break,
+                Err(e) => {
+                    st.parse_error(e, buf, pos, router);
+                    break;
+                }
+            }
+            if st.close.is_some() {
+                break;
+            }
+            parser.limits.headers = st.opts.headers;
+        }
+        st.flush_counters(router);
+    }
+
+    /// Bytes held by this connection's buffers (read, parser, write in progress).
+    pub fn buffered_bytes(&self) -> usize {
+        self.rbuf.len() + self.parser.held_bytes() + self.st.writing.capacity()
+    }
+}
+
+impl ClientState {
+    pub fn cid(&self) -> u64 {
+        self.shared.cid
+    }
+
+    fn stage(&self, router: &mut Router, bytes: &[u8]) {
+        router.stage(&self.shared).extend_from_slice(bytes);
+    }
+
+    fn send_ok(&self, router: &mut Router) {
+        if self.opts.verbose {
+            crate::trace!("{} - cid:{} - ->> [OK]", self.peer, self.cid());
+            self.stage(router, b"+OK\r\n");
+        }
+    }
+
+    /// Send `-ERR '<text>'`.
+    pub fn send_err(&self, router: &mut Router, text: &str) {
+        crate::trace!("{} - cid:{} - ->> [-ERR {}]", self.peer, self.cid(), text);
+        let b = router.stage(&self.shared);
+        b.extend_from_slice(b"-ERR '");
+        b.extend_from_slice(text.as_bytes());
+        b.extend_from_slice(b"'\r\n");
+    }
+
+    fn flush_counters(&mut self, router: &mut Router) {
+        if self.in_msgs > 0 {
+            self.shared.stats.add_in(self.in_msgs, self.in_bytes);
+            router.server.stats.add_in(self.in_msgs, self.in_bytes);
+            self.in_msgs = 0;
+            self.in_bytes = 0;
+        }
+    }
+
+    fn parse_error(&mut self, e: ParseError, buf: &[u8], pos: usize, router: &mut Router) {
+        if let Some(text) = e.client_text() {
+            self.send_err(router, text);
+        }
+        let reason = match e {
+            ParseError::UnknownOp => {
+                let snip = &buf[pos.min(buf.len())..buf.len().min(pos + 32)];
+                crate::error!(
+                    "{} - cid:{} - Client parser ERROR, i={}: proto='{:?}...'",
+                    self.peer,
+                    self.cid(),
+                    pos,
+                    String::from_utf8_lossy(snip)
+                );
+                CloseReason::ProtocolViolation
+            }
+            ParseError::MaxControlLine => CloseReason::MaxControlLineExceeded,
+            ParseError::MaxPayload => CloseReason::MaxPayloadExceeded,
+            ParseError::HeadersNotSupported | ParseError::BadArgs(_) => {
+                crate::error!("{} - cid:{} - {}", self.peer, self.cid(), e);
+                CloseReason::ProtocolViolation
+            }
+        };
+        self.close = Some(reason);
+    }
+
+    fn handle(&mut self, op: Op<'_>, router: &mut Router) {
+        match op {
+            Op::Ping => {
+                crate::trace!("{} - cid:{} - <<- [PING]", self.peer, self.cid());
+                crate::trace!("{} - cid:{} - ->> [PONG]", self.peer, self.cid());
+                self.stage(router, b"PONG\r\n");
+            }
+            Op::Pong => {
+                crate::trace!("{} - cid:{} - <<- [PONG]", self.peer, self.cid());
+                self.pings_out = 0;
+            }
+            Op::Pub(msg) => self.process_pub(&msg, router),
+            Op::Sub {
+                subject,
+                queue,
+                sid,
+            } => self.process_sub(subject, queue, sid, router),
+            Op::Unsub { sid, max } => self.process_unsub(sid, max, router),
+            Op::Connect(arg) => self.process_connect(arg, router),
+            Op::Info(arg) => {
+                crate::trace!(
+                    "{} - cid:{} - <<- [INFO {}]",
+                    self.peer,
+                    self.cid(),
+                    String::from_utf8_lossy(arg)
+                );
+            }
+            Op::Ok => {}
+            Op::Err(arg) => {
+                crate::error!(
+                    "{} - cid:{} - Client Error {}",
+                    self.peer,
+                    self.cid(),
+                    String::from_utf8_lossy(arg)
+                );
+                self.close = Some(CloseReason::ParseError);
+            }
+        }
+    }
+
+    fn process_connect(&mut self, arg: &[u8], router: &mut Router) {
+        crate::trace!(
+            "{} - cid:{} - <<- [CONNECT {}]",
+            self.peer,
+            self.cid(),
+            String::from_utf8_lossy(arg)
+        );
+        let c: ConnectJson = match serde_json::from_slice(arg) {
+            Ok(c) => c,
+            Err(e) => {
+                crate::error!("{} - cid:{} - {}", self.peer, self.cid(), e);
+                self.close = Some(CloseReason::ProtocolViolation);
+                return;
+            }
+        };
+        let o = &mut self.opts;
+        o.verbose = c.verbose.unwrap_or(o.verbose);
+        o.pedantic = c.pedantic.unwrap_or(o.pedantic);
+        o.echo = c.echo.unwrap_or(o.echo);
+        o.headers = c.headers.unwrap_or(o.headers);
+        o.no_responders = c.no_responders.unwrap_or(o.no_responders);
+        o.protocol = c.protocol.unwrap_or(o.protocol);
+        if let Some(v) = c.name {
+            o.name = v;
+        }
+        if let Some(v) = c.lang {
+            o.lang = v;
+        }
+        if let Some(v) = c.version {
+            o.version = v;
+        }
+        if !(0..=1).contains(&o.protocol) {
+            self.send_err(router, "invalid client protocol");
+            self.close = Some(CloseReason::BadClientProtocolVersion);
+            return;
+        }
+        if o.no_responders && !o.headers {
+            self.send_err(router, "no responders requires headers support");
+            self.close = Some(CloseReason::ProtocolViolation);
+            return;
+        }
+        self.shared
+            .headers
+            .store(self.opts.headers, Ordering::Relaxed);
+        self.send_ok(router);
+    }
+
+    fn process_pub(&mut self, msg: &Msg<'_>, router: &mut Router) {
+        if crate::server::log::trace_enabled() {
+            self.trace_pub(msg);
+        }
+        if self.opts.pedantic && !subject::is_valid_literal_subject(msg.subject) {
+            self.send_err(router, "Invalid Publish Subject");
+        }
+        self.in_msgs += 1;
+        self.in_bytes += msg.data.len() as u64;
+        self.send_ok(router);
+        let delivered = router.route(&self.shared, self.opts.echo, msg);
+        if delivered == 0 && self.opts.no_responders {
+            if let Some(reply) = msg.reply {
+                router.no_responders(&self.shared, reply);
+            }
+        }
+    }
+
+    fn trace_pub(&self, msg: &Msg<'_>) {
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let reply = msg.reply.map(|r| format!("{} ", s(r))).unwrap_or_default();
+        let line = if msg.header_len > 0 {
+            format!(
+                "HPUB {} {}{} {}",
+                s(msg.subject),
+                reply,
+                msg.header_len,
+                msg.data.len()
+            )
+        } else {
+            format!("PUB {} {}{}", s(msg.subject), reply, msg.data.len())
+        };
+        crate::trace!("{} - cid:{} - <<- [{}]", self.peer, self.cid(), line);
+        let max = self.server_opts.max_traced_msg_len;
+        let shown = &msg.data[..msg.data.len().min(max)];
+        let more = if msg.data.len() > max { "..." } else { "" };
+        crate::trace!(
+            "{} - cid:{} - <<- MSG_PAYLOAD: [{:?}{}]",
+            self.peer,
+            self.cid(),
+            s(shown),
+            more
+        );
+    }
+
+    fn process_sub(&mut self, subj: &[u8], queue: Option<&[u8]>, sid: &[u8], router: &mut Router) {
+        if crate::server::log::trace_enabled() {
+            let q = queue
+                .map(|q| format!("{} ", String::from_utf8_lossy(q)))
+                .unwrap_or_default();
+            crate::trace!(
+                "{} - cid:{} - <<- [SUB {} {}{}]",
+                self.peer,
+                self.cid(),
+                String::from_utf8_lossy(subj),
+                q,
+                String::from_utf8_lossy(sid)
+            );
+        }
+        if let Some(existing) = self.subs.get(sid) {
+            if !existing.is_closed() {
+                // Same sid again: nats-server keeps the first subscription.
+                self.send_ok(router);
+                return;
+            }
+        }
+        if !subject::is_valid_subject(subj) || queue.is_some_and(|q| !is_valid_queue(q)) {
+            self.send_err(router, "Invalid Subject");
+            return;
+        }
+        let sub = SubRef(Arc::new(Subscription {
+            client: self.shared.clone(),
+            subject: subj.into(),
+            queue: queue.map(Into::into),
+            sid: sid.into(),
+            max: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        }));
+        let inserted = {
+            let mut sl = router
+                .server
+                .sublist
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            sl.insert(subj, queue, sub.clone()).is_ok()
+        };
+        if !inserted {
+            self.send_err(router, "Invalid Subject");
+            return;
+        }
+        self.subs.insert(sid.into(), sub);
+        if self.subs.len() > self.sweep_at {
+            // Auto-unsubscribed entries linger until here; drop them in one pass.
+            self.subs.retain(|_, s| !s.is_closed());
+            self.sweep_at = (self.subs.len() * 2).max(64);
+        }
+        self.send_ok(router);
+    }
+
+    fn process_unsub(&mut self, sid: &[u8], max: Option<usize>, router: &mut Router) {
+        if crate::server::log::trace_enabled() {
+            let m = max.map(|m| format!(" {m}")).unwrap_or_default();
+            crate::trace!(
+                "{} - cid:{} - <<- [UNSUB {}{}]",
+                self.peer,
+                self.cid(),
+                String::from_utf8_lossy(sid),
+                m
+            );
+        }
+        if let Some(sub) = self.subs.get(sid) {
+            let keep = match max {
+                Some(m) if m > 0 && (m as u64) > sub.delivered.load(Ordering::Acquire) => {
+                    sub.max.store(m as u64, Ordering::Release);
+                    true
+                }
+                Some(_) => false,
+                None => false,
+            };
+            if !keep {
+                if let Some(sub) = self.subs.remove(sid) {
+                    remove_sub(router, &sub);
+                }
+            }
+        }
+        self.send_ok(router);
+    }
+
+    /// Remove every subscription (on close).
+    pub fn remove_all_subs(&mut self, router: &Router) {
+        if self.subs.is_empty() {
+            return;
+        }
+        let mut sl = router
+            .server
+            .sublist
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        for (_, sub) in self.subs.drain() {
+            if !sub.closed.swap(true, Ordering::AcqRel) {
+                sl.remove(&sub.subject, sub.queue.as_deref(), &sub);
+            }
+        }
+    }
+
+    /// Live subscriptions.
+    pub fn num_subs(&self) -> usize {
+        self.subs.values().filter(|s| !s.is_closed()).count()
+    }
+
+    /// Write what is pending. Returns Ok(true) when everything was written, Ok(false) when the
+    /// socket is full (the caller registers write interest).
+    pub fn flush(&mut self) -> io::Result<bool> {
+        loop {
+            if self.woff == self.writing.len() {
+                self.writing.clear();
+                self.woff = 0;
+                let mut out = self.shared.out.lock().unwrap_or_else(|e| e.into_inner());
+                if out.buf.is_empty() {
+                    break;
+                }
+                std::mem::swap(&mut out.buf, &mut self.writing);
+            }
+            match self.sock.write(&self.writing[self.woff..]) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
+                Ok(n) => {
+                    self.woff += n;
+                    self.shared.pending.fetch_sub(n, Ordering::AcqRel);
+                    self.stalled_since = None;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.stalled_since.is_none() {
+                        self.stalled_since = Some(Instant::now());
+                    }
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.writing.capacity() > READ_BUF_MAX {
+            self.writing = Vec::new();
+        }
+        Ok(true)
+    }
+
+    pub fn has_pending_output(&self) -> bool {
+        self.woff < self.writing.len() || self.shared.pending.load(Ordering::Acquire) > 0
+    }
+}
+
+/// Take `sub` out of the sublist (once).
+fn remove_sub(router: &Router, sub: &SubRef) {
+    if !sub.closed.swap(true, Ordering::AcqRel) {
+        let mut sl = router
+            .server
+            .sublist
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        sl.remove(&sub.subject, sub.queue.as_deref(), sub);
+    }
+}
+
+/// Queue names follow subject rules for whitespace but must not be empty.
+fn is_valid_queue(q: &[u8]) -> bool {
+    !q.is_empty()
+        && !q
+            .iter()
+            .any(|&b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0c))
+}

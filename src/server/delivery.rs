@@ -1,0 +1,290 @@
+//! Routing a published message to its subscribers, batched per read buffer.
+//!
+//! While a worker parses one read buffer, every byte for every receiver (MSG lines, and the
+//! publisher's own +OK/PONG/-ERR, so their order is kept) is staged in the worker's own scratch
+//! buffer for that receiver. At the end of the buffer, [`Router::commit`] takes each receiver's
+//! outbound lock once, appends, and wakes each other worker once. Locks and wake-ups are then per
+//! read buffer, not per message. Subject lookups go through the worker's own match cache.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::shared::{ClientShared, SubRef};
+use super::Server;
+use crate::proto::client::Msg;
+use crate::sublist::{MatchCache, Matches};
+
+/// Status message sent to a requester when nobody listens on the subject.
+const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
+
+struct Staged {
+    client: Arc<ClientShared>,
+    buf: Vec<u8>,
+    msgs: u64,
+    bytes: u64,
+}
+
+/// Per-worker routing state: match cache, staging buffers, and the worker's own counters.
+pub struct Router {
+    pub server: Arc<Server>,
+    pub worker: usize,
+    cache: MatchCache<SubRef>,
+    staged: Vec<Staged>,
+    index: HashMap<u64, usize>,
+    spare: Vec<Vec<u8>>,
+    auto_unsub: Vec<SubRef>,
+    remote: Vec<Vec<usize>>,
+    /// Tokens of this worker's clients that got bytes in the last commit.
+    pub local_flush: Vec<usize>,
+    rng: u64,
+}
+
+impl Router {
+    pub fn new(server: Arc<Server>, worker: usize) -> Router {
+        let cache = MatchCache::new(server.sublist_generation.clone(), 4096);
+        let nworkers = server.workers.len();
+        Router {
+            server,
+            worker,
+            cache,
+            staged: Vec::new(),
+            index: HashMap::new(),
+            spare: Vec::new(),
+            auto_unsub: Vec::new(),
+            remote: vec![Vec::new(); nworkers],
+            local_flush: Vec::new(),
+            rng: 0x2545_f491_4f6c_dd1d ^ ((worker as u64 + 1) << 17),
+        }
+    }
+
+    /// The staging buffer for `client`.
+    pub fn stage(&mut self, client: &Arc<ClientShared>) -> &mut Vec<u8> {
+        let i = self.slot(client);
+        &mut self.staged[i].buf
+    }
+
+    fn slot(&mut self, client: &Arc<ClientShared>) -> usize {
+        if let Some(&i) = self.index.get(&client.cid) {
+            return i;
+        }
+        let i = self.staged.len();
+        let buf = self.spare.pop().unwrap_or_default();
+        self.staged.push(Staged {
+            client: client.clone(),
+            buf,
+            msgs: 0,
+            bytes: 0,
+        });
+        self.index.insert(client.cid, i);
+        i
+    }
+
+    fn next_rand(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// Subscribers of `subject`, from the cache when the sublist has not changed.
+    pub fn lookup(&mut self, subject: &[u8]) -> Arc<Matches<SubRef>> {
+        if let Some(m) = self.cache.get(subject) {
+            return m;
+        }
+        let (generation, m) = {
+            let sl = self
+                .server
+                .sublist
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            (
+                self.server.sublist_generation.load(Ordering::Acquire),
+                Arc::new(sl.collect(subject)),
+            )
+        };
+        self.cache.put(subject, generation, m.clone());
+        m
+    }
+
+    /// Deliver `msg` from `from` (whose `echo` option says whether it hears itself). Returns how
+    /// many subscribers got it.
+    pub fn route(&mut self, from: &Arc<ClientShared>, echo: bool, msg: &Msg<'_>) -> usize {
+        let m = self.lookup(msg.subject);
+        let mut delivered = 0;
+        for sub in &m.psubs {
+            if !echo && Arc::ptr_eq(&sub.client, from) {
+                continue;
+            }
+            if self.deliver(sub, msg.subject, msg) {
+                delivered += 1;
+            }
+        }
+        for (_, members) in &m.qsubs {
+            let n = members.len();
+            let start = (self.next_rand() % n as u64) as usize;
+            for k in 0..n {
+                let sub = &members[(start + k) % n];
+                if !echo && Arc::ptr_eq(&sub.client, from) {
+                    continue;
+                }
+                if self.deliver(sub, msg.subject, msg) {
+                    delivered += 1;
+                    break;
+                }
+            }
+        }
+        delivered
+    }
+
+    /// Tell a requester nobody answers: a 503 status on its own subscription for `reply`.
+    pub fn no_responders(&mut self, from: &Arc<ClientShared>, reply: &[u8]) {
+        let m = self.lookup(reply);
+        if let Some(sub) = m.psubs.iter().find(|s| Arc::ptr_eq(&s.client, from)) {
+            let status = Msg {
+                subject: reply,
+                reply: None,
+                header_len: NO_RESPONDERS_HDR.len(),
+                data: NO_RESPONDERS_HDR,
+            };
+            self.deliver(sub, reply, &status);
+        }
+    }
+
+    /// Stage one MSG/HMSG for `sub`. False when the subscription is gone or used up.
+    fn deliver(&mut self, sub: &SubRef, subject: &[u8], msg: &Msg<'_>) -> bool {
+        if sub.is_closed() {
+            return false;
+        }
+        let max = sub.max.load(Ordering::Relaxed);
+        let n = sub.delivered.fetch_add(1, Ordering::AcqRel) + 1;
+        if max > 0 {
+            if n > max {
+                return false;
+            }
+            if n == max {
+                sub.closed.store(true, Ordering::Release);
+                self.auto_unsub.push(sub.clone());
+            }
+        }
+        let client = &sub.client;
+        let with_headers = msg.header_len > 0 && client.headers.load(Ordering::Relaxed);
+        let body = if msg.header_len > 0 && !with_headers {
+            &msg.data[msg.header_len..]
+        } else {
+            msg.data
+        };
+        let i = self.slot(client);
+        let st = &mut self.staged[i];
+        let b = &mut st.buf;
+        let start = b.len();
+        b.extend_from_slice(if with_headers { b"HMSG " } else { b"MSG " });
+        b.extend_from_slice(subject);
+        b.push(b' ');
+        b.extend_from_slice(&sub.sid);
+        b.push(b' ');
+        if let Some(r) = msg.reply {
+            b.extend_from_slice(r);
+            b.push(b' ');
+        }
+        if with_headers {
+            push_usize(b, msg.header_len);
+            b.push(b' ');
+        }
+        push_usize(b, body.len());
+        if crate::server::log::trace_enabled() {
+            crate::trace!(
+                "{} - cid:{} - ->> [{}]",
+                client.peer,
+                client.cid,
+                String::from_utf8_lossy(&b[start..])
+            );
+        }
+        b.extend_from_slice(b"\r\n");
+        b.extend_from_slice(body);
+        b.extend_from_slice(b"\r\n");
+        st.msgs += 1;
+        st.bytes += body.len() as u64;
+        true
+    }
+
+    /// Hand every staged buffer to its client: one lock per client, one wake per other worker.
+    /// Afterwards `local_flush` lists this worker's clients that have bytes to write.
+    pub fn commit(&mut self) {
+        let max_pending = self.server.opts.max_pending;
+        for mut st in self.staged.drain(..) {
+            let c = &st.client;
+            let len = st.buf.len();
+            if len > 0 {
+                let appended = {
+                    let mut out = c.out.lock().unwrap_or_else(|e| e.into_inner());
+                    if out.closed {
+                        false
+                    } else if c.pending.load(Ordering::Acquire) + len > max_pending {
+                        out.closed = true;
+                        c.slow_consumer.store(true, Ordering::Release);
+                        false
+                    } else {
+                        if out.buf.is_empty() {
+                            std::mem::swap(&mut out.buf, &mut st.buf);
+                        } else {
+                            out.buf.extend_from_slice(&st.buf);
+                        }
+                        c.pending.fetch_add(len, Ordering::AcqRel);
+                        true
+                    }
+                };
+                if appended {
+                    c.stats.add_out(st.msgs, st.bytes);
+                    self.server.stats.add_out(st.msgs, st.bytes);
+                }
+                if c.worker == self.worker {
+                    self.local_flush.push(c.token);
+                } else if !c.flush_queued.swap(true, Ordering::AcqRel) {
+                    self.remote[c.worker].push(c.token);
+                }
+            }
+            st.buf.clear();
+            if st.buf.capacity() <= 64 * 1024 && self.spare.len() < 64 {
+                self.spare.push(std::mem::take(&mut st.buf));
+            }
+        }
+        self.index.clear();
+        for (w, tokens) in self.remote.iter_mut().enumerate() {
+            if !tokens.is_empty() {
+                self.server.workers[w].request_flush(tokens);
+                tokens.clear();
+            }
+        }
+        if !self.auto_unsub.is_empty() {
+            let mut sl = self
+                .server
+                .sublist
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            for sub in self.auto_unsub.drain(..) {
+                sl.remove(&sub.subject, sub.queue.as_deref(), &sub);
+            }
+        }
+    }
+
+    /// Cache counters: (hits, misses, entries).
+    pub fn cache_stats(&self) -> (u64, u64, usize) {
+        (self.cache.hits, self.cache.misses, self.cache.len())
+    }
+}
+
+/// Append `n` in decimal.
+pub fn push_usize(b: &mut Vec<u8>, mut n: usize) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    b.extend_from_slice(&tmp[i..]);
+}

@@ -1,0 +1,466 @@
+//! The server: shared state ([`Server`]), the worker reactors, and the main thread, which binds
+//! the listener, accepts connections and hands each to a worker, and turns SIGINT/SIGTERM into a
+//! graceful shutdown (pending output flushed, connections closed, pid file removed).
+
+pub mod client;
+pub mod delivery;
+pub mod log;
+pub mod shared;
+mod signals;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use serde::Serialize;
+
+use crate::conf::{Options, COMPAT_VERSION, VERSION};
+use crate::sublist::Sublist;
+use shared::{ClientShared, Counters, SubRef};
+
+/// Errors that stop the server from starting.
+#[derive(Debug)]
+pub enum Error {
+    Listen(String, io::Error),
+    Io(String, io::Error),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Listen(addr, e) => write!(f, "Error listening on port: {addr}, \"{e}\""),
+            Error::Io(what, e) => write!(f, "{what}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// What other threads hand a worker.
+#[derive(Default)]
+pub struct Inbox {
+    pub conns: Vec<(TcpStream, SocketAddr)>,
+    pub flush: Vec<usize>,
+}
+
+pub struct WorkerHandle {
+    pub waker: Waker,
+    pub inbox: Mutex<Inbox>,
+}
+
+impl WorkerHandle {
+    /// Ask the worker to flush these connection slots; one lock and one wake for all of them.
+    pub fn request_flush(&self, slots: &[usize]) {
+        self.inbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .flush
+            .extend_from_slice(slots);
+        let _ = self.waker.wake();
+    }
+}
+
+pub struct Server {
+    pub opts: Arc<Options>,
+    pub id: String,
+    pub name: String,
+    /// Host and port clients are told about in INFO (the advertised ones when set).
+    info_host: String,
+    info_port: u16,
+    pub addr: SocketAddr,
+    pub sublist: RwLock<Sublist<SubRef>>,
+    pub sublist_generation: Arc<AtomicU64>,
+    pub workers: Vec<WorkerHandle>,
+    pub stats: Counters,
+    pub slow_consumers: AtomicU64,
+    pub next_cid: AtomicU64,
+    pub num_clients: AtomicUsize,
+    pub total_connections: AtomicU64,
+    pub clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
+    pub shutting_down: AtomicBool,
+    pub started: SystemTime,
+}
+
+#[derive(Serialize)]
+struct Info<'a> {
+    server_id: &'a str,
+    server_name: &'a str,
+    version: &'a str,
+    proto: u32,
+    go: &'a str,
+    host: &'a str,
+    port: u16,
+    headers: bool,
+    max_payload: usize,
+    client_id: u64,
+    client_ip: &'a str,
+}
+
+impl Server {
+    /// The INFO line sent to a new client.
+    pub fn client_info(&self, cid: u64, client_ip: &str) -> String {
+        let info = Info {
+            server_id: &self.id,
+            server_name: &self.name,
+            version: COMPAT_VERSION,
+            proto: 1,
+            go: concat!("rnatsd ", env!("CARGO_PKG_VERSION")),
+            host: &self.info_host,
+            port: self.info_port,
+            headers: true,
+            max_payload: self.opts.max_payload,
+            client_id: cid,
+            client_ip,
+        };
+        let json = serde_json::to_string(&info).unwrap_or_default();
+        format!("INFO {json} \r\n")
+    }
+
+    pub fn register_client(&self, c: &Arc<ClientShared>) {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(c.cid, c.clone());
+    }
+
+    pub fn unregister_client(&self, cid: u64) {
+        let removed = self
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&cid)
+            .is_some();
+        if removed {
+            self.num_clients.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A server ID in nats-server's shape: 'N' and 55 base32 characters.
+fn new_server_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bytes = [0u8; 55];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok();
+    if !ok {
+        // Fall back to the clock and pid; uniqueness, not secrecy, is what matters here.
+        let mut x = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+            ^ u64::from(std::process::id()) << 32;
+        for b in bytes.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+    }
+    let mut id = String::with_capacity(56);
+    id.push('N');
+    id.extend(bytes.iter().map(|b| ALPHABET[(*b & 31) as usize] as char));
+    id
+}
+
+/// Split an advertise string `host[:port]` (as nats-server accepts it), defaulting the port.
+fn parse_advertise(s: &str, default_port: u16) -> (String, u16) {
+    let s = s.trim_start_matches("nats://");
+    if let Some(rest) = s.strip_prefix('[') {
+        if let Some((h, p)) = rest.split_once(']') {
+            let port = p
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(default_port);
+            return (h.to_string(), port);
+        }
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h.to_string(), p.parse().unwrap_or(default_port)),
+        _ => (s.to_string(), default_port),
+    }
+}
+
+const LISTENER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+
+/// Run the server until a shutdown signal. Returns once every worker has stopped.
+pub fn run(opts: Options) -> Result<(), Error> {
+    let opts = Arc::new(opts);
+    let id = new_server_id();
+    let name = if opts.server_name.is_empty() {
+        id.clone()
+    } else {
+        opts.server_name.clone()
+    };
+
+    crate::notice!("Starting rnatsd");
+    crate::notice!(
+        "  Version:  {} (nats-server {} compatible)",
+        VERSION,
+        COMPAT_VERSION
+    );
+    crate::notice!("  Name:     {}", name);
+    crate::notice!("  ID:       {}", id);
+
+    let port = opts.port.unwrap_or(0);
+    let host = opts
+        .host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let shown = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let addr = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| Error::Listen(shown.clone(), e))?
+        .next()
+        .ok_or_else(|| Error::Listen(shown.clone(), io::Error::other("no address")))?;
+    let mut listener = TcpListener::bind(addr).map_err(|e| Error::Listen(shown.clone(), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Io("listener address".into(), e))?;
+
+    let nworkers = opts.worker_count();
+    let mut polls = Vec::with_capacity(nworkers);
+    let mut handles = Vec::with_capacity(nworkers);
+    for _ in 0..nworkers {
+        let poll = Poll::new().map_err(|e| Error::Io("creating poll".into(), e))?;
+        let waker = Waker::new(poll.registry(), worker::WAKE_TOKEN)
+            .map_err(|e| Error::Io("creating waker".into(), e))?;
+        handles.push(WorkerHandle {
+            waker,
+            inbox: Mutex::new(Inbox::default()),
+        });
+        polls.push(poll);
+    }
+    let (info_host, info_port) = match &opts.client_advertise {
+        Some(a) => parse_advertise(a, addr.port()),
+        None => (host.clone(), addr.port()),
+    };
+    let sublist = Sublist::new();
+    let server = Arc::new(Server {
+        opts: opts.clone(),
+        id,
+        name,
+        info_host,
+        info_port,
+        addr,
+        sublist_generation: sublist.generation(),
+        sublist: RwLock::new(sublist),
+        workers: handles,
+        stats: Counters::default(),
+        slow_consumers: AtomicU64::new(0),
+        next_cid: AtomicU64::new(1),
+        num_clients: AtomicUsize::new(0),
+        total_connections: AtomicU64::new(0),
+        clients: Mutex::new(HashMap::new()),
+        shutting_down: AtomicBool::new(false),
+        started: SystemTime::now(),
+    });
+
+    let mut threads = Vec::with_capacity(nworkers);
+    for (i, poll) in polls.into_iter().enumerate() {
+        let w = worker::Worker::new(i, poll, server.clone());
+        let t = std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || w.run())
+            .map_err(|e| Error::Io("spawning worker".into(), e))?;
+        threads.push(t);
+    }
+
+    let mut poll = Poll::new().map_err(|e| Error::Io("creating poll".into(), e))?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .map_err(|e| Error::Io("registering listener".into(), e))?;
+    let mut sig =
+        signals::install().map_err(|e| Error::Io("installing signal handlers".into(), e))?;
+    poll.registry()
+        .register(&mut sig, SIGNALS, Interest::READABLE)
+        .map_err(|e| Error::Io("registering signals".into(), e))?;
+
+    let files = RunFiles::write(&opts, &addr)?;
+    crate::notice!(
+        "Listening for client connections on {}",
+        display_addr(&addr)
+    );
+    crate::notice!("Server is ready");
+
+    let mut events = Events::with_capacity(128);
+    let mut next_worker = 0usize;
+    'main: loop {
+        if let Err(e) = poll.poll(&mut events, None) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            crate::error!("main poll failed: {e}");
+            break;
+        }
+        for ev in events.iter() {
+            match ev.token() {
+                LISTENER => accept_all(&server, &mut listener, &mut next_worker),
+                SIGNALS => {
+                    if let Some(name) = signals::drain(&mut sig) {
+                        crate::notice!("Trapped \"{}\" signal", name);
+                        break 'main;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    crate::notice!("Initiating Shutdown...");
+    server.shutting_down.store(true, Ordering::Release);
+    drop(listener);
+    for h in &server.workers {
+        let _ = h.waker.wake();
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    files.remove();
+    crate::notice!("Server Exiting..");
+    Ok(())
+}
+
+fn display_addr(a: &SocketAddr) -> String {
+    a.to_string()
+}
+
+fn accept_all(server: &Arc<Server>, listener: &mut TcpListener, next_worker: &mut usize) {
+    loop {
+        match listener.accept() {
+            Ok((mut sock, peer)) => {
+                let _ = sock.set_nodelay(true);
+                server.total_connections.fetch_add(1, Ordering::Relaxed);
+                let n = server.num_clients.fetch_add(1, Ordering::AcqRel);
+                if n >= server.opts.max_connections {
+                    server.num_clients.fetch_sub(1, Ordering::AcqRel);
+                    reject_max_connections(server, &mut sock, &peer);
+                    continue;
+                }
+                let w = *next_worker % server.workers.len();
+                *next_worker = next_worker.wrapping_add(1);
+                let h = &server.workers[w];
+                h.inbox
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .conns
+                    .push((sock, peer));
+                let _ = h.waker.wake();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                // Out of descriptors and the like: log and let the next readiness retry.
+                crate::error!("Error accepting client connection: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Over `max_connections`: INFO, then the Go server's error, then close.
+fn reject_max_connections(server: &Server, sock: &mut TcpStream, peer: &SocketAddr) {
+    let cid = server.next_cid.fetch_add(1, Ordering::Relaxed);
+    let mut msg = server.client_info(cid, &peer.ip().to_string()).into_bytes();
+    msg.extend_from_slice(b"-ERR 'maximum connections exceeded'\r\n");
+    let _ = sock.write(&msg);
+    crate::error!("{} - cid:{} - maximum connections exceeded", peer, cid);
+    let _ = sock.shutdown(std::net::Shutdown::Both);
+}
+
+/// The pid file and ports file, removed at shutdown.
+struct RunFiles {
+    pid: Option<PathBuf>,
+    ports: Option<PathBuf>,
+}
+
+impl RunFiles {
+    fn write(opts: &Options, addr: &SocketAddr) -> Result<RunFiles, Error> {
+        let pid = std::process::id();
+        let mut files = RunFiles {
+            pid: None,
+            ports: None,
+        };
+        if let Some(p) = &opts.pid_file {
+            std::fs::write(p, pid.to_string())
+                .map_err(|e| Error::Io(format!("Could not write pidfile {}", p.display()), e))?;
+            files.pid = Some(p.clone());
+        }
+        if let Some(dir) = &opts.ports_file_dir {
+            let exe = std::env::args()
+                .next()
+                .and_then(|a| {
+                    std::path::Path::new(&a)
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| "rnatsd".into());
+            let path = dir.join(format!("{exe}_{pid}.ports"));
+            let host = if addr.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                addr.ip().to_string()
+            };
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            let json = serde_json::json!({ "nats": [format!("nats://{}:{}", host, addr.port())] });
+            std::fs::write(&path, json.to_string()).map_err(|e| {
+                Error::Io(format!("Error writing ports file {}", path.display()), e)
+            })?;
+            files.ports = Some(path);
+        }
+        Ok(files)
+    }
+
+    fn remove(&self) {
+        for p in self.pid.iter().chain(self.ports.iter()) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_ids_look_like_nats_ids() {
+        let id = new_server_id();
+        assert_eq!(id.len(), 56);
+        assert!(id.starts_with('N'));
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
+        assert_ne!(id, new_server_id());
+    }
+
+    #[test]
+    fn advertise_parsing() {
+        assert_eq!(
+            parse_advertise("example.com:5222", 4222),
+            ("example.com".into(), 5222)
+        );
+        assert_eq!(
+            parse_advertise("example.com", 4222),
+            ("example.com".into(), 4222)
+        );
+        assert_eq!(parse_advertise("[::1]:5", 4222), ("::1".into(), 5));
+        assert_eq!(parse_advertise("nats://h:7", 4222), ("h".into(), 7));
+    }
+}

@@ -1,0 +1,361 @@
+//! One reactor thread: a `mio::Poll`, the connections it owns (a slab indexed by token), a timer
+//! heap polled through the poll timeout, and an inbox other threads fill (new sockets, flush
+//! requests) before waking it with its `Waker`. Output is flushed once per client per loop turn,
+//! just before the thread goes back to sleep.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use super::client::{CloseReason, Conn, ReadState};
+use super::delivery::Router;
+use super::shared::ClientShared;
+use super::Server;
+
+pub const WAKE_TOKEN: Token = Token(usize::MAX);
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum TimerKind {
+    Ping,
+    WriteDeadline,
+}
+
+/// (deadline, slot, cid, kind); stale entries (closed or replaced clients) are skipped.
+type Timer = Reverse<(Instant, usize, u64, TimerKind)>;
+
+pub struct Worker {
+    idx: usize,
+    poll: Poll,
+    server: Arc<Server>,
+    router: Router,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    timers: BinaryHeap<Timer>,
+    /// Connections to flush before sleeping.
+    dirty: Vec<usize>,
+    /// Connections that still had input when their turn ended.
+    again: Vec<usize>,
+}
+
+impl Worker {
+    pub fn new(idx: usize, poll: Poll, server: Arc<Server>) -> Worker {
+        let router = Router::new(server.clone(), idx);
+        Worker {
+            idx,
+            poll,
+            server,
+            router,
+            conns: Vec::new(),
+            free: Vec::new(),
+            timers: BinaryHeap::new(),
+            dirty: Vec::new(),
+            again: Vec::new(),
+        }
+    }
+
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(512);
+        loop {
+            let timeout = if self.again.is_empty() {
+                self.next_timeout()
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    crate::error!("worker {}: poll failed: {}", self.idx, e);
+                    return;
+                }
+            }
+            for ev in events.iter() {
+                if ev.token() == WAKE_TOKEN {
+                    continue;
+                }
+                let slot = ev.token().0;
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    self.read(slot);
+                }
+                if ev.is_writable() {
+                    self.mark_dirty(slot);
+                }
+            }
+            // Inbox after events, so a wake-up that raced with them is never lost.
+            if self.drain_inbox() {
+                self.shutdown();
+                return;
+            }
+            for slot in std::mem::take(&mut self.again) {
+                self.read(slot);
+            }
+            self.run_timers();
+            self.flush_dirty();
+        }
+    }
+
+    fn mark_dirty(&mut self, slot: usize) {
+        self.dirty.push(slot);
+    }
+
+    fn read(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(|c| c.as_mut()) else {
+            return;
+        };
+        let state = conn.on_readable(&mut self.router);
+        self.router.commit();
+        self.dirty.append(&mut self.router.local_flush);
+        match state {
+            ReadState::Drained => {}
+            ReadState::More => self.again.push(slot),
+            ReadState::Close(reason) => self.close(slot, reason),
+        }
+    }
+
+    /// Take new connections and flush requests; true when the server is shutting down.
+    fn drain_inbox(&mut self) -> bool {
+        let (conns, flush) = {
+            let mut inbox = self.server.workers[self.idx]
+                .inbox
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            (
+                std::mem::take(&mut inbox.conns),
+                std::mem::take(&mut inbox.flush),
+            )
+        };
+        for (sock, peer) in conns {
+            self.accept(sock, peer);
+        }
+        for slot in flush {
+            if let Some(Some(c)) = self.conns.get(slot) {
+                c.st.shared.flush_queued.store(false, Ordering::Release);
+            }
+            self.dirty.push(slot);
+        }
+        self.server.shutting_down.load(Ordering::Acquire)
+    }
+
+    fn accept(&mut self, mut sock: TcpStream, peer: SocketAddr) {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        let cid = self.server.next_cid.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut sock, Token(slot), Interest::READABLE)
+        {
+            crate::error!("{} - cid:{} - register failed: {}", peer, cid, e);
+            self.free.push(slot);
+            self.server.num_clients.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        let shared = Arc::new(ClientShared::new(cid, peer.to_string(), self.idx, slot));
+        self.server.register_client(&shared);
+        let mut conn = Conn::new(sock, peer, shared.clone(), self.server.opts.clone());
+        crate::debug!("{} - cid:{} - Client connection created", peer, cid);
+        let info = self.server.client_info(cid, &peer.ip().to_string());
+        self.router
+            .stage(&shared)
+            .extend_from_slice(info.as_bytes());
+        self.router.commit();
+        self.router.local_flush.clear();
+        conn.st.created = Instant::now();
+        self.conns[slot] = Some(conn);
+        self.schedule(slot, cid, TimerKind::Ping, self.server.opts.ping_interval);
+        self.dirty.push(slot);
+        // Bytes may already be waiting (a client that sends CONNECT at once).
+        self.read(slot);
+    }
+
+    fn schedule(&mut self, slot: usize, cid: u64, kind: TimerKind, after: Duration) {
+        self.timers
+            .push(Reverse((Instant::now() + after, slot, cid, kind)));
+    }
+
+    fn next_timeout(&self) -> Option<Duration> {
+        self.timers
+            .peek()
+            .map(|Reverse((at, ..))| at.saturating_duration_since(Instant::now()))
+    }
+
+    fn run_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, slot, cid, kind))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conns.get_mut(slot).and_then(|c| c.as_mut()) else {
+                continue;
+            };
+            if conn.st.cid() != cid {
+                continue;
+            }
+            match kind {
+                TimerKind::Ping => self.ping_timer(slot, cid, now),
+                TimerKind::WriteDeadline => {
+                    let deadline = self.server.opts.write_deadline;
+                    match conn.st.stalled_since {
+                        Some(since) if now.duration_since(since) >= deadline => {
+                            crate::notice!(
+                                "{} - cid:{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded",
+                                conn.st.peer,
+                                cid,
+                                deadline
+                            );
+                            self.server.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                            self.close(slot, CloseReason::SlowConsumerWriteDeadline);
+                        }
+                        Some(since) => {
+                            let left = deadline.saturating_sub(now.duration_since(since));
+                            self.schedule(slot, cid, TimerKind::WriteDeadline, left);
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn ping_timer(&mut self, slot: usize, cid: u64, now: Instant) {
+        let interval = self.server.opts.ping_interval;
+        let ping_max = self.server.opts.ping_max;
+        let Some(conn) = self.conns.get_mut(slot).and_then(|c| c.as_mut()) else {
+            return;
+        };
+        let st = &mut conn.st;
+        let idle = now.duration_since(st.last_in);
+        if idle < interval {
+            crate::debug!(
+                "{} - cid:{} - Delaying PING due to client activity {:?} ago",
+                st.peer,
+                cid,
+                idle
+            );
+        } else if st.pings_out + 1 > ping_max {
+            crate::debug!(
+                "{} - cid:{} - Stale Client Connection - Closing",
+                st.peer,
+                cid
+            );
+            st.send_err(&mut self.router, "Stale Connection");
+            self.router.commit();
+            self.router.local_flush.clear();
+            self.close(slot, CloseReason::StaleConnection);
+            return;
+        } else {
+            st.pings_out += 1;
+            crate::trace!("{} - cid:{} - ->> [PING]", st.peer, cid);
+            self.router.stage(&st.shared).extend_from_slice(b"PING\r\n");
+            self.router.commit();
+            self.dirty.append(&mut self.router.local_flush);
+        }
+        self.schedule(slot, cid, TimerKind::Ping, interval);
+    }
+
+    /// Write every connection that got output this turn; register write interest where the
+    /// socket is full and drop it where it has drained.
+    fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for slot in dirty.drain(..) {
+            self.flush(slot);
+        }
+        self.dirty = dirty;
+    }
+
+    fn flush(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(|c| c.as_mut()) else {
+            return;
+        };
+        let st = &mut conn.st;
+        if st.shared.slow_consumer.load(Ordering::Acquire) {
+            crate::notice!(
+                "{} - cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                st.peer,
+                st.cid(),
+                self.server.opts.max_pending
+            );
+            self.server.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            self.close(slot, CloseReason::SlowConsumerPendingBytes);
+            return;
+        }
+        let was_stalled = st.stalled_since.is_some();
+        match st.flush() {
+            Ok(done) => {
+                if done != !st.write_interest {
+                    let interest = if done {
+                        Interest::READABLE
+                    } else {
+                        Interest::READABLE | Interest::WRITABLE
+                    };
+                    let _ = self
+                        .poll
+                        .registry()
+                        .reregister(&mut st.sock, Token(slot), interest);
+                    st.write_interest = !done;
+                }
+                let cid = st.cid();
+                let close = if done { st.close } else { None };
+                if !done && !was_stalled {
+                    self.schedule(
+                        slot,
+                        cid,
+                        TimerKind::WriteDeadline,
+                        self.server.opts.write_deadline,
+                    );
+                }
+                if let Some(reason) = close {
+                    self.close(slot, reason);
+                }
+            }
+            Err(_) => self.close(slot, CloseReason::WriteError),
+        }
+    }
+
+    /// Close a connection: drop its subscriptions, try once to write what it still has (an
+    /// `-ERR` line, usually), and free its slot.
+    fn close(&mut self, slot: usize, reason: CloseReason) {
+        let Some(mut conn) = self.conns.get_mut(slot).and_then(|c| c.take()) else {
+            return;
+        };
+        let st = &mut conn.st;
+        {
+            let mut out = st.shared.out.lock().unwrap_or_else(|e| e.into_inner());
+            out.closed = true;
+        }
+        if reason != CloseReason::SlowConsumerPendingBytes
+            && reason != CloseReason::SlowConsumerWriteDeadline
+        {
+            let _ = st.flush();
+        }
+        st.remove_all_subs(&self.router);
+        let _ = self.poll.registry().deregister(&mut st.sock);
+        let _ = st.sock.shutdown(std::net::Shutdown::Both);
+        self.server.unregister_client(st.cid());
+        crate::debug!(
+            "{} - cid:{} - Client connection closed: {}",
+            st.peer,
+            st.cid(),
+            reason.as_str()
+        );
+        self.free.push(slot);
+    }
+
+    fn shutdown(&mut self) {
+        self.flush_dirty();
+        for slot in 0..self.conns.len() {
+            if self.conns[slot].is_some() {
+                self.close(slot, CloseReason::ServerShutdown);
+            }
+        }
+    }
+}
