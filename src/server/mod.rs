@@ -189,10 +189,41 @@ fn parse_advertise(s: &str, default_port: u16) -> (String, u16) {
 }
 
 const LISTENER: Token = Token(0);
-const SIGNALS: Token = Token(1);
+const STOP: Token = Token(1);
 
-/// Run the server until a shutdown signal. Returns once every worker has stopped.
-pub fn run(opts: Options) -> Result<(), Error> {
+/// A started server: its shared state and its threads. Dropping it does not stop it; call
+/// [`Handle::shutdown`].
+pub struct Handle {
+    pub server: Arc<Server>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+    stop: Arc<Waker>,
+    files: RunFiles,
+}
+
+impl Handle {
+    /// Stop accepting, flush and close every connection, join the threads, remove the pid and
+    /// ports files.
+    pub fn shutdown(mut self) {
+        crate::notice!("Initiating Shutdown...");
+        self.server.shutting_down.store(true, Ordering::Release);
+        let _ = self.stop.wake();
+        if let Some(a) = self.acceptor.take() {
+            let _ = a.join();
+        }
+        for h in &self.server.workers {
+            let _ = h.waker.wake();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.files.remove();
+        crate::notice!("Server Exiting..");
+    }
+}
+
+/// Start the server: bind, spawn the workers and the acceptor, write the pid and ports files.
+pub fn start(opts: Options) -> Result<Handle, Error> {
     let opts = Arc::new(opts);
     let id = new_server_id();
     let name = if opts.server_name.is_empty() {
@@ -279,59 +310,82 @@ pub fn run(opts: Options) -> Result<(), Error> {
         threads.push(t);
     }
 
-    let mut poll = Poll::new().map_err(|e| Error::Io("creating poll".into(), e))?;
+    let poll = Poll::new().map_err(|e| Error::Io("creating poll".into(), e))?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)
         .map_err(|e| Error::Io("registering listener".into(), e))?;
-    let mut sig =
-        signals::install().map_err(|e| Error::Io("installing signal handlers".into(), e))?;
-    poll.registry()
-        .register(&mut sig, SIGNALS, Interest::READABLE)
-        .map_err(|e| Error::Io("registering signals".into(), e))?;
-
+    let stop = Arc::new(
+        Waker::new(poll.registry(), STOP).map_err(|e| Error::Io("creating waker".into(), e))?,
+    );
     let files = RunFiles::write(&opts, &addr)?;
     crate::notice!(
         "Listening for client connections on {}",
         display_addr(&addr)
     );
+    let acceptor = {
+        let server = server.clone();
+        std::thread::Builder::new()
+            .name("acceptor".into())
+            .spawn(move || accept_loop(server, poll, listener))
+            .map_err(|e| Error::Io("spawning acceptor".into(), e))?
+    };
     crate::notice!("Server is ready");
+    Ok(Handle {
+        server,
+        threads,
+        acceptor: Some(acceptor),
+        stop,
+        files,
+    })
+}
 
-    let mut events = Events::with_capacity(128);
-    let mut next_worker = 0usize;
-    'main: loop {
+/// Run the server until SIGINT or SIGTERM, then shut it down gracefully.
+pub fn run(opts: Options) -> Result<(), Error> {
+    let mut sig =
+        signals::install().map_err(|e| Error::Io("installing signal handlers".into(), e))?;
+    let handle = start(opts)?;
+    let mut poll = Poll::new().map_err(|e| Error::Io("creating poll".into(), e))?;
+    poll.registry()
+        .register(&mut sig, Token(0), Interest::READABLE)
+        .map_err(|e| Error::Io("registering signals".into(), e))?;
+    let mut events = Events::with_capacity(4);
+    loop {
         if let Err(e) = poll.poll(&mut events, None) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            crate::error!("main poll failed: {e}");
+            crate::error!("signal poll failed: {e}");
             break;
         }
+        if let Some(name) = signals::drain(&mut sig) {
+            crate::notice!("Trapped \"{}\" signal", name);
+            break;
+        }
+    }
+    handle.shutdown();
+    Ok(())
+}
+
+fn accept_loop(server: Arc<Server>, mut poll: Poll, mut listener: TcpListener) {
+    let mut events = Events::with_capacity(128);
+    let mut next_worker = 0usize;
+    loop {
+        if let Err(e) = poll.poll(&mut events, None) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            crate::error!("acceptor poll failed: {e}");
+            return;
+        }
+        if server.shutting_down.load(Ordering::Acquire) {
+            return;
+        }
         for ev in events.iter() {
-            match ev.token() {
-                LISTENER => accept_all(&server, &mut listener, &mut next_worker),
-                SIGNALS => {
-                    if let Some(name) = signals::drain(&mut sig) {
-                        crate::notice!("Trapped \"{}\" signal", name);
-                        break 'main;
-                    }
-                }
-                _ => {}
+            if ev.token() == LISTENER {
+                accept_all(&server, &mut listener, &mut next_worker);
             }
         }
     }
-
-    crate::notice!("Initiating Shutdown...");
-    server.shutting_down.store(true, Ordering::Release);
-    drop(listener);
-    for h in &server.workers {
-        let _ = h.waker.wake();
-    }
-    for t in threads {
-        let _ = t.join();
-    }
-    files.remove();
-    crate::notice!("Server Exiting..");
-    Ok(())
 }
 
 fn display_addr(a: &SocketAddr) -> String {

@@ -275,6 +275,11 @@ impl Client {
         )
     }
 
+    /// Make sure what was sent so far has left this process (no server round trip).
+    pub fn flush_nowait(&mut self) {
+        self.stream.flush().expect("flush");
+    }
+
     /// PING and wait for PONG, so everything sent before has been processed.
     pub fn flush(&mut self) {
         self.send("PING\r\n");
