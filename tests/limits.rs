@@ -56,8 +56,20 @@ fn max_control_line_exceeded() {
 #[test]
 fn max_connections_exceeded() {
     let s = ServerProcess::start(&["--max_connections", "2"]);
-    let _a = Client::quiet(s.port);
-    let _b = Client::quiet(s.port);
+    // The harness's readiness probe may still hold a slot for a moment: retry until admitted.
+    let admitted = || {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut c = Client::connect(s.port);
+            c.send("PING\r\n");
+            if c.try_read_line().as_deref() == Some("PONG") {
+                return c;
+            }
+            assert!(Instant::now() < deadline, "never admitted");
+        }
+    };
+    let _a = admitted();
+    let _b = admitted();
     let mut c = Client::connect(s.port);
     c.expect_line("-ERR 'maximum connections exceeded'");
     c.expect_closed();
