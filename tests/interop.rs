@@ -1,0 +1,375 @@
+//! Interop tests: real NATS client libraries from the package registries, each running one
+//! scenario against a server started on a free loopback port.
+//!
+//! - Python: nats-py, in `tests/interop/python/.venv` (pinned in `python/requirements.txt`);
+//! - Node: nats.js v2 (npm `nats`), in `tests/interop/node/node_modules` (package-lock.json);
+//! - C: Debian's libnats (`libnats-dev`); the client program is compiled with gcc once per run.
+//!
+//! `tests/interop/setup.sh` installs all of it. A missing dependency fails the test with a
+//! message saying so; nothing is skipped. The scripts bound every wait themselves, and each client
+//! process is killed (by PID) if it outlives `CLIENT_TIMEOUT`.
+//!
+//! Set `RNATSD_TEST_BIN=/usr/sbin/nats-server` to run the same tests against the Go server.
+
+mod common;
+
+use common::ServerProcess;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const SETUP_HINT: &str =
+    "run `tests/interop/setup.sh` (as root) to install the interop test dependencies";
+
+/// Hard limit for one client process; the scripts' own limits are well below it.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the reconnect scenario may take to subscribe and print READY.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Clone, Copy, Debug)]
+enum Lang {
+    Python,
+    Node,
+    C,
+}
+
+impl Lang {
+    fn name(self) -> &'static str {
+        match self {
+            Lang::Python => "python",
+            Lang::Node => "node",
+            Lang::C => "c",
+        }
+    }
+}
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("interop")
+}
+
+fn same_contents(a: &Path, b: &Path) -> bool {
+    match (std::fs::read(a), std::fs::read(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Run a short probe command; Err with what it printed if it could not run or failed.
+fn probe(cmd: &mut Command) -> Result<String, String> {
+    match cmd.stdin(Stdio::null()).output() {
+        Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(out) => Err(format!(
+            "{:?} failed ({}): {}{}",
+            cmd,
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )),
+        Err(e) => Err(format!("cannot run {cmd:?}: {e}")),
+    }
+}
+
+fn python_client() -> Result<(PathBuf, Vec<PathBuf>), String> {
+    let dir = interop_dir().join("python");
+    let venv = dir.join(".venv");
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        return Err(format!("no python venv at {}", venv.display()));
+    }
+    if !same_contents(
+        &venv.join("interop-requirements.txt"),
+        &dir.join("requirements.txt"),
+    ) {
+        return Err("the venv does not match tests/interop/python/requirements.txt".into());
+    }
+    probe(Command::new(&python).args(["-c", "import nats"]))?;
+    Ok((python, vec![dir.join("interop_client.py")]))
+}
+
+fn node_client() -> Result<(PathBuf, Vec<PathBuf>), String> {
+    let dir = interop_dir().join("node");
+    probe(Command::new("node").arg("--version"))?;
+    if !dir
+        .join("node_modules")
+        .join("nats")
+        .join("package.json")
+        .exists()
+    {
+        return Err("nats.js is not installed in tests/interop/node/node_modules".into());
+    }
+    if !same_contents(
+        &dir.join("node_modules").join(".interop-package-lock.json"),
+        &dir.join("package-lock.json"),
+    ) {
+        return Err("tests/interop/node/node_modules does not match package-lock.json".into());
+    }
+    Ok((PathBuf::from("node"), vec![dir.join("interop_client.js")]))
+}
+
+/// Compile the C client against libnats (once per test process).
+fn c_client() -> Result<(PathBuf, Vec<PathBuf>), String> {
+    let flags = probe(Command::new("pkg-config").args(["--cflags", "--libs", "libnats"]))
+        .map_err(|e| format!("libnats-dev / pkg-config not usable: {e}"))?;
+    probe(Command::new("gcc").arg("--version"))?;
+    let src = interop_dir().join("c").join("interop_client.c");
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-c");
+    std::fs::create_dir_all(&out_dir).map_err(|e| format!("create {}: {e}", out_dir.display()))?;
+    let exe = out_dir.join("interop_client");
+    let tmp = out_dir.join(format!("interop_client.{}.tmp", std::process::id()));
+    let mut cmd = Command::new("gcc");
+    cmd.args(["-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-o"])
+        .arg(&tmp)
+        .arg(&src)
+        .args(flags.split_whitespace())
+        .arg("-lpthread");
+    probe(&mut cmd).map_err(|e| format!("compiling the C client failed: {e}"))?;
+    std::fs::rename(&tmp, &exe).map_err(|e| format!("rename {}: {e}", tmp.display()))?;
+    Ok((exe, vec![]))
+}
+
+/// The program (and leading arguments) that runs `lang`'s client script; panics with a pointer
+/// to setup.sh when a dependency is missing.
+fn client_command(lang: Lang) -> Command {
+    static PY: OnceLock<Result<(PathBuf, Vec<PathBuf>), String>> = OnceLock::new();
+    static NODE: OnceLock<Result<(PathBuf, Vec<PathBuf>), String>> = OnceLock::new();
+    static C: OnceLock<Result<(PathBuf, Vec<PathBuf>), String>> = OnceLock::new();
+    let found = match lang {
+        Lang::Python => PY.get_or_init(python_client),
+        Lang::Node => NODE.get_or_init(node_client),
+        Lang::C => C.get_or_init(c_client),
+    };
+    match found {
+        Ok((program, args)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args);
+            cmd
+        }
+        Err(why) => panic!(
+            "interop dependency for the {} client is missing or stale: {why}\n  -> {SETUP_HINT}",
+            lang.name()
+        ),
+    }
+}
+
+/// A running client process whose output is collected by reader threads; killed on drop.
+struct ClientRun {
+    what: String,
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    lines: mpsc::Receiver<String>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl ClientRun {
+    fn start(lang: Lang, scenario: &str, url: &str) -> ClientRun {
+        let mut cmd = client_command(lang);
+        cmd.arg(scenario).arg(url);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let what = format!("{}/{scenario}", lang.name());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {what} ({cmd:?}): {e}"));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, lines) = mpsc::channel();
+        let out_pipe = child.stdout.take().unwrap();
+        let err_pipe = child.stderr.take().unwrap();
+        let out_buf = Arc::clone(&stdout);
+        let err_buf = Arc::clone(&stderr);
+        let readers = vec![
+            std::thread::spawn(move || {
+                for line in BufReader::new(out_pipe).lines() {
+                    let Ok(line) = line else { break };
+                    out_buf.lock().unwrap().push_str(&format!("{line}\n"));
+                    let _ = tx.send(line);
+                }
+            }),
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let mut pipe = err_pipe;
+                let _ = pipe.read_to_string(&mut s);
+                err_buf.lock().unwrap().push_str(&s);
+            }),
+        ];
+        ClientRun {
+            what,
+            child,
+            stdout,
+            stderr,
+            lines,
+            readers,
+        }
+    }
+
+    /// Wait for the client to print exactly `want` on a line; false on timeout or exit.
+    fn wait_for_line(&mut self, want: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.trim() == want => return true,
+                Ok(_) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Wait for the client to exit (killing it after `limit`); returns its status, or None if
+    /// it had to be killed.
+    fn finish(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => break Some(st),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break None;
+                }
+            }
+        };
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        status
+    }
+
+    fn report(&self, status: Option<ExitStatus>, server_logs: &[String]) -> String {
+        let mut s = match status {
+            Some(st) => format!("{} failed ({st})\n", self.what),
+            None => format!(
+                "{} did not finish within {CLIENT_TIMEOUT:?}; killed\n",
+                self.what
+            ),
+        };
+        s += &format!("--- client stdout ---\n{}", self.stdout.lock().unwrap());
+        s += &format!("--- client stderr ---\n{}", self.stderr.lock().unwrap());
+        for (i, log) in server_logs.iter().enumerate() {
+            s += &format!("--- server log {} ---\n{log}", i + 1);
+        }
+        s
+    }
+
+    fn assert_passed(mut self, server_logs: impl Fn() -> Vec<String>) {
+        let status = self.finish(CLIENT_TIMEOUT);
+        let passed = status.is_some_and(|s| s.success())
+            && self
+                .stdout
+                .lock()
+                .unwrap()
+                .contains(&format!("PASS {}", self.what));
+        if !passed {
+            panic!("{}", self.report(status, &server_logs()));
+        }
+    }
+}
+
+impl Drop for ClientRun {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Run one scenario of one client against a fresh server.
+fn run_scenario(lang: Lang, scenario: &str) {
+    if scenario == "reconnect" {
+        return run_reconnect(lang);
+    }
+    // Check the dependency before starting a server, so a missing one fails fast and clearly.
+    drop(client_command(lang));
+    let server = ServerProcess::start(&[]);
+    let client = ClientRun::start(lang, scenario, &server.url());
+    client.assert_passed(|| vec![server.log_text()]);
+}
+
+/// The client subscribes and prints READY; the server is killed and started again on the same
+/// port; the client must reconnect by itself and its subscriptions must work again.
+fn run_reconnect(lang: Lang) {
+    drop(client_command(lang));
+    let mut first = ServerProcess::start(&[]);
+    let port = first.port;
+    let mut client = ClientRun::start(lang, "reconnect", &first.url());
+    if !client.wait_for_line("READY", READY_TIMEOUT) {
+        let status = client.finish(Duration::from_secs(1));
+        panic!(
+            "client never became READY\n{}",
+            client.report(status, &[first.log_text()])
+        );
+    }
+    let first_log = first.log_text();
+    first.kill();
+    drop(first);
+    let second = ServerProcess::start_on_port(port, &[]);
+    client.assert_passed(|| vec![first_log.clone(), second.log_text()]);
+}
+
+macro_rules! interop_tests {
+    ($lang:expr => $($test:ident: $scenario:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                run_scenario($lang, $scenario);
+            }
+        )*
+    };
+}
+
+interop_tests!(Lang::Python =>
+    python_connect: "connect",
+    python_pubsub: "pubsub",
+    python_pubsub_wildcards: "wildcards",
+    python_queue_groups: "queue_groups",
+    python_request_reply: "request_reply",
+    python_headers: "headers",
+    python_no_responders: "no_responders",
+    python_flush: "flush",
+    python_drain: "drain",
+    python_auto_unsubscribe: "auto_unsubscribe",
+    python_large_payloads: "large_payloads",
+    python_reconnect_after_restart: "reconnect",
+);
+
+interop_tests!(Lang::Node =>
+    node_connect: "connect",
+    node_pubsub: "pubsub",
+    node_pubsub_wildcards: "wildcards",
+    node_queue_groups: "queue_groups",
+    node_request_reply: "request_reply",
+    node_headers: "headers",
+    node_no_responders: "no_responders",
+    node_flush: "flush",
+    node_drain: "drain",
+    node_auto_unsubscribe: "auto_unsubscribe",
+    node_large_payloads: "large_payloads",
+    node_reconnect_after_restart: "reconnect",
+);
+
+interop_tests!(Lang::C =>
+    c_connect: "connect",
+    c_pubsub: "pubsub",
+    c_pubsub_wildcards: "wildcards",
+    c_queue_groups: "queue_groups",
+    c_request_reply: "request_reply",
+    c_headers: "headers",
+    c_no_responders: "no_responders",
+    c_flush: "flush",
+    c_drain: "drain",
+    c_auto_unsubscribe: "auto_unsubscribe",
+    c_large_payloads: "large_payloads",
+    c_reconnect_after_restart: "reconnect",
+);
