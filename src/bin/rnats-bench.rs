@@ -26,9 +26,19 @@ fn parse_args() -> Result<Config, String> {
     o.long_only(true);
     o.optopt("", "pub", "number of publishers (default 1)", "N");
     o.optopt("", "sub", "number of subscribers (default 0)", "N");
-    o.optopt("", "msgs", "messages to publish in all (default 100000)", "N");
+    o.optopt(
+        "",
+        "msgs",
+        "messages to publish in all (default 100000)",
+        "N",
+    );
     o.optopt("", "size", "payload size in bytes (default 128)", "N");
-    o.optopt("s", "server", "server URL (default nats://127.0.0.1:4222)", "URL");
+    o.optopt(
+        "s",
+        "server",
+        "server URL (default nats://127.0.0.1:4222)",
+        "URL",
+    );
     o.optopt("", "csv", "append a CSV line of results to FILE", "FILE");
     o.optflag("h", "help", "show this help");
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,9 +47,17 @@ fn parse_args() -> Result<Config, String> {
         return Err(o.usage("Usage: rnats-bench SUBJECT [options]"));
     }
     let num = |k: &str, d: usize| -> Result<usize, String> {
-        m.opt_str(k).map(|v| v.replace('_', "").parse::<usize>().map_err(|_| format!("bad --{k}: {v}"))).unwrap_or(Ok(d))
+        m.opt_str(k)
+            .map(|v| {
+                v.replace('_', "")
+                    .parse::<usize>()
+                    .map_err(|_| format!("bad --{k}: {v}"))
+            })
+            .unwrap_or(Ok(d))
     };
-    let url = m.opt_str("s").unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+    let url = m
+        .opt_str("s")
+        .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
     let addr = url.trim_start_matches("nats://").to_string();
     Ok(Config {
         subject: m.free[0].clone(),
@@ -60,7 +78,9 @@ fn connect(addr: &str) -> std::io::Result<(TcpStream, BufReader<TcpStream>)> {
     let mut line = String::new();
     r.read_line(&mut line)?;
     let mut w = s.try_clone()?;
-    w.write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"rnats-bench\"}\r\nPING\r\n")?;
+    w.write_all(
+        b"CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"rnats-bench\"}\r\nPING\r\n",
+    )?;
     expect_pong(&mut r)?;
     Ok((s, r))
 }
@@ -92,7 +112,12 @@ fn count_msgs(r: &mut BufReader<TcpStream>, want: usize) -> std::io::Result<usiz
         }
         if line.starts_with(b"MSG ") {
             let text = std::str::from_utf8(&line).map_err(std::io::Error::other)?;
-            let size: usize = text.trim_end().rsplit(' ').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let size: usize = text
+                .trim_end()
+                .rsplit(' ')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
             let mut left = size + 2;
             while left > 0 {
                 let buf = r.fill_buf()?;
@@ -120,7 +145,12 @@ fn publish(addr: &str, subject: &str, count: usize, size: usize) -> std::io::Res
         m
     };
     let per_batch = (64 * 1024 / one.len()).max(1);
-    let batch: Vec<u8> = one.iter().copied().cycle().take(one.len() * per_batch).collect();
+    let batch: Vec<u8> = one
+        .iter()
+        .copied()
+        .cycle()
+        .take(one.len() * per_batch)
+        .collect();
     let mut left = count;
     while left >= per_batch {
         s.write_all(&batch)?;
@@ -142,7 +172,12 @@ fn main() -> ExitCode {
     let ready = Arc::new(Barrier::new(cfg.subs + cfg.pubs + 1));
     let mut subs = Vec::new();
     for _ in 0..cfg.subs {
-        let (addr, subject, want, ready) = (cfg.addr.clone(), cfg.subject.clone(), cfg.msgs, ready.clone());
+        let (addr, subject, want, ready) = (
+            cfg.addr.clone(),
+            cfg.subject.clone(),
+            cfg.msgs,
+            ready.clone(),
+        );
         subs.push(std::thread::spawn(move || -> std::io::Result<Duration> {
             let (mut s, mut r) = connect(&addr)?;
             s.write_all(format!("SUB {subject} 1\r\nPING\r\n").as_bytes())?;
@@ -156,7 +191,12 @@ fn main() -> ExitCode {
     let mut pubs = Vec::new();
     for i in 0..cfg.pubs {
         let count = cfg.msgs / cfg.pubs + usize::from(i < cfg.msgs % cfg.pubs);
-        let (addr, subject, size, ready) = (cfg.addr.clone(), cfg.subject.clone(), cfg.size, ready.clone());
+        let (addr, subject, size, ready) = (
+            cfg.addr.clone(),
+            cfg.subject.clone(),
+            cfg.size,
+            ready.clone(),
+        );
         pubs.push(std::thread::spawn(move || -> std::io::Result<Duration> {
             ready.wait();
             let t0 = Instant::now();
@@ -197,10 +237,15 @@ fn main() -> ExitCode {
         mbs
     );
     if let Some(path) = cfg.csv {
-        let line = format!("{},{},{},{},{:.6},{:.0},{:.2}\n", cfg.pubs, cfg.subs, cfg.msgs, cfg.size, elapsed, rate, mbs);
-        let res = std::fs::OpenOptions::new().create(true).append(true).open(&path).and_then(|mut f| {
-            f.write_all(line.as_bytes())
-        });
+        let line = format!(
+            "{},{},{},{},{:.6},{:.0},{:.2}\n",
+            cfg.pubs, cfg.subs, cfg.msgs, cfg.size, elapsed, rate, mbs
+        );
+        let res = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
         if let Err(e) = res {
             eprintln!("writing {path}: {e}");
             return ExitCode::FAILURE;
