@@ -49,40 +49,47 @@ impl ServerProcess {
         Self::start_bin(&rnatsd_bin(), extra)
     }
 
-    /// Start any NATS server binary that takes nats-server's flags.
+    /// Start any NATS server binary that takes nats-server's flags, on a free port.
     pub fn start_bin(bin: &std::path::Path, extra: &[&str]) -> ServerProcess {
         for _attempt in 0..5 {
-            let port = free_port();
-            let dir = TempDir::new("srv");
-            let log = dir.path.join("server.log");
-            let logf = std::fs::File::create(&log).expect("create log file");
-            let mut args: Vec<String> = vec![
-                "-a".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                port.to_string(),
-            ];
-            args.extend(extra.iter().map(|s| s.to_string()));
-            let child = Command::new(bin)
-                .args(&args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(logf)
-                .spawn()
-                .expect("spawn server");
-            let mut sp = ServerProcess {
-                child,
-                port,
-                log,
-                _dir: dir,
-            };
-            if sp.wait_ready(Duration::from_secs(10)) {
+            // A port taken between probe and bind, or a slow start: try another port.
+            if let Some(sp) = Self::try_start(bin, free_port(), extra) {
                 return sp;
             }
-            // Port taken between probe and bind, or a slow start: try another port.
-            sp.kill();
         }
         panic!("server {} did not become ready", bin.display());
+    }
+
+    /// One attempt: spawn `bin` on `port` and wait until it answers with INFO.
+    fn try_start(bin: &std::path::Path, port: u16, extra: &[&str]) -> Option<ServerProcess> {
+        let dir = TempDir::new("srv");
+        let log = dir.path.join("server.log");
+        let logf = std::fs::File::create(&log).expect("create log file");
+        let mut args: Vec<String> = vec![
+            "-a".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(bin)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(logf)
+            .spawn()
+            .expect("spawn server");
+        let mut sp = ServerProcess {
+            child,
+            port,
+            log,
+            _dir: dir,
+        };
+        if sp.wait_ready(Duration::from_secs(10)) {
+            return Some(sp);
+        }
+        sp.kill();
+        None
     }
 
     fn wait_ready(&mut self, limit: Duration) -> bool {
@@ -329,40 +336,14 @@ impl ServerProcess {
     pub fn start_bin_on_port(bin: &std::path::Path, port: u16, extra: &[&str]) -> ServerProcess {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let dir = TempDir::new("srv");
-            let log = dir.path.join("server.log");
-            let logf = std::fs::File::create(&log).expect("create log file");
-            let mut args: Vec<String> = vec![
-                "-a".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                port.to_string(),
-            ];
-            args.extend(extra.iter().map(|s| s.to_string()));
-            let child = Command::new(bin)
-                .args(&args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(logf)
-                .spawn()
-                .expect("spawn server");
-            let mut sp = ServerProcess {
-                child,
-                port,
-                log,
-                _dir: dir,
-            };
-            if sp.wait_ready(Duration::from_secs(10)) {
+            if let Some(sp) = Self::try_start(bin, port, extra) {
                 return sp;
             }
-            let log_text = sp.log_text();
-            sp.kill();
-            if Instant::now() >= deadline {
-                panic!(
-                    "server {} did not become ready on port {port}:\n{log_text}",
-                    bin.display()
-                );
-            }
+            assert!(
+                Instant::now() < deadline,
+                "server {} did not become ready on port {port}",
+                bin.display()
+            );
             // The port may still be held for a moment (e.g. by a process just killed): back off.
             std::thread::sleep(Duration::from_millis(50));
         }
