@@ -308,10 +308,7 @@ impl Parser {
                         // The line continues in a later read: stitch what we have.
                         self.stitch_arg(&buf[arg_start..]);
                         *pos = buf.len();
-                        if self.arg.len() > self.limits.max_control_line {
-                            return Err(Error::MaxControlLine);
-                        }
-                        return Ok(None);
+                        return self.check_split_line();
                     };
                     let nl = i + off;
                     self.state = State::Start;
@@ -408,12 +405,17 @@ impl Parser {
         // The buffer ended inside an argument that started in it: stitch it.
         if let State::Arg(_) = self.state {
             self.stitch_arg(&buf[arg_start.min(buf.len())..]);
-            if self.arg.len() > self.limits.max_control_line {
-                *pos = buf.len();
-                return Err(Error::MaxControlLine);
-            }
         }
         *pos = buf.len();
+        self.check_split_line()
+    }
+
+    /// A line cut by the end of a read may not already be over the limit (counted as the Go
+    /// server counts it: without the CR it will drop).
+    fn check_split_line(&self) -> Result<Option<Op<'static>>, Error> {
+        if self.arg_split {
+            check_control_line(drop_cr(&self.arg), self.limits.max_control_line)?;
+        }
         Ok(None)
     }
 
@@ -451,12 +453,12 @@ impl Parser {
             &buf[arg_start..nl]
         };
         let line = drop_cr(line);
+        check_control_line(line, self.limits.max_control_line)?;
         match kw {
             Kw::Connect => Ok(Some(Op::Connect(line))),
             Kw::Info => Ok(Some(Op::Info(line))),
             Kw::Err => Ok(Some(Op::Err(line))),
             Kw::Sub => {
-                check_control_line(line, self.limits.max_control_line)?;
                 let mut a = [&b""[..]; 3];
                 match split_args(line, &mut a) {
                     Some(2) => Ok(Some(Op::Sub {
@@ -473,7 +475,6 @@ impl Parser {
                 }
             }
             Kw::Unsub => {
-                check_control_line(line, self.limits.max_control_line)?;
                 let mut a = [&b""[..]; 2];
                 match split_args(line, &mut a) {
                     Some(1) => Ok(Some(Op::Unsub {

@@ -350,3 +350,31 @@ fn parser_releases_side_buffers() {
         assert!(p.is_idle());
     }
 }
+
+#[test]
+fn line_at_limit_split_between_cr_and_lf() {
+    let lim = Limits {
+        max_control_line: 16,
+        max_payload: 256,
+        headers: false,
+    };
+    let want = feed(&[b"SUB foo.bar.bazzzz 1\r\nPING\r\n"], lim);
+    assert_eq!(want.1, None);
+    assert_eq!(feed(&[b"SUB foo.bar.bazzzz 1\r", b"\nPING\r\n"], lim), want);
+}
+
+#[test]
+fn every_control_line_is_limited() {
+    let lim = Limits {
+        max_control_line: 16,
+        max_payload: 256,
+        headers: false,
+    };
+    for line in [
+        &b"CONNECT {\"verbose\":false}\r\n"[..],
+        b"INFO {\"server_id\":\"x\"}\r\n",
+        b"-ERR 'Unknown Protocol Operation'\r\n",
+    ] {
+        assert_eq!(feed(&[line], lim).1, Some(Error::MaxControlLine));
+    }
+}
