@@ -10,7 +10,7 @@
 //! case-insensitive and checked as each byte arrives; `PING`/`PONG`/`+OK` ignore anything up to the
 //! newline; control lines may end in `\n` or `\r\n`; a payload must be followed by `\r\n`.
 
-use super::{parse_size, split_args};
+use super::{parse_size, split_args, split_args_ws};
 
 /// Limits the parser enforces; the server updates `headers` once CONNECT negotiates it.
 #[derive(Clone, Copy, Debug)]
@@ -460,7 +460,7 @@ impl Parser {
             Kw::Err => Ok(Some(Op::Err(line))),
             Kw::Sub => {
                 let mut a = [&b""[..]; 3];
-                match split_args(line, &mut a) {
+                match split_args_ws(line, &mut a) {
                     Some(2) => Ok(Some(Op::Sub {
                         subject: a[0],
                         queue: None,
@@ -476,7 +476,7 @@ impl Parser {
             }
             Kw::Unsub => {
                 let mut a = [&b""[..]; 2];
-                match split_args(line, &mut a) {
+                match split_args_ws(line, &mut a) {
                     Some(1) => Ok(Some(Op::Unsub {
                         sid: a[0],
                         max: None,

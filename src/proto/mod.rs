@@ -20,13 +20,26 @@ pub fn parse_size(b: &[u8]) -> Option<usize> {
     Some(n)
 }
 
-/// Split protocol arguments on spaces and tabs into at most `N` slices; returns the count, or
+/// Split PUB/HPUB arguments on spaces and tabs into at most `N` slices; returns the count, or
 /// `None` when there are more than `N` arguments.
 pub fn split_args<'a, const N: usize>(arg: &'a [u8], out: &mut [&'a [u8]; N]) -> Option<usize> {
+    split_on(arg, out, |b| b == b' ' || b == b'\t')
+}
+
+/// Split SUB/UNSUB arguments, where nats-server also treats CR and LF as separators.
+pub fn split_args_ws<'a, const N: usize>(arg: &'a [u8], out: &mut [&'a [u8]; N]) -> Option<usize> {
+    split_on(arg, out, |b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+}
+
+fn split_on<'a, const N: usize>(
+    arg: &'a [u8],
+    out: &mut [&'a [u8]; N],
+    sep: impl Fn(u8) -> bool,
+) -> Option<usize> {
     let mut n = 0;
     let mut start: Option<usize> = None;
     for (i, &b) in arg.iter().enumerate() {
-        if b == b' ' || b == b'\t' {
+        if sep(b) {
             if let Some(s) = start.take() {
                 if n == N {
                     return None;
@@ -70,5 +83,7 @@ mod tests {
         assert_eq!(split_args(b"a b c d", &mut out), None);
         assert_eq!(split_args(b"", &mut out), Some(0));
         assert_eq!(split_args(b"\r", &mut out), Some(1));
+        assert_eq!(split_args_ws(b"\r", &mut out), Some(0));
+        assert_eq!(split_args_ws(b"a\rb\nc", &mut out), Some(3));
     }
 }

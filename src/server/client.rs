@@ -354,6 +354,13 @@ impl ClientState {
                     self.cid(),
                     String::from_utf8_lossy(arg)
                 );
+                // Ignored from a client, but it must still be a JSON object, as for nats-server.
+                if let Err(e) =
+                    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(arg)
+                {
+                    crate::error!("{} - cid:{} - {}", self.peer, self.cid(), e);
+                    self.close = Some(CloseReason::ProtocolViolation);
+                }
             }
             Op::Ok => {}
             Op::Err(arg) => {

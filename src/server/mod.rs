@@ -258,6 +258,7 @@ pub fn start(opts: Options) -> Result<Handle, Error> {
         .next()
         .ok_or_else(|| Error::Listen(shown.clone(), io::Error::other("no address")))?;
     let mut listener = TcpListener::bind(addr).map_err(|e| Error::Listen(shown.clone(), e))?;
+    widen_backlog(&listener);
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Io("listener address".into(), e))?;
@@ -385,6 +386,16 @@ fn accept_loop(server: Arc<Server>, mut poll: Poll, mut listener: TcpListener) {
                 accept_all(&server, &mut listener, &mut next_worker);
             }
         }
+    }
+}
+
+/// Listen again with the kernel's largest backlog (as Go does), so a burst of connects is queued
+/// rather than refused; the default bind leaves it at 128.
+fn widen_backlog(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen(2) on a socket we own and that is already listening only resizes its queue.
+    unsafe {
+        libc::listen(listener.as_raw_fd(), libc::SOMAXCONN.max(4096));
     }
 }
 
