@@ -236,8 +236,10 @@ fn model_drop_cr(line: &[u8]) -> &[u8] {
     }
 }
 
-fn model_tokens(line: &[u8]) -> Vec<&[u8]> {
-    line.split(|&b| is_blank(b))
+/// PUB/HPUB arguments split on blanks; SUB/UNSUB ones (nats-server's splitArg) on CR and LF too.
+fn model_tokens<'a>(line: &'a [u8], kw: &[u8]) -> Vec<&'a [u8]> {
+    let crlf_too = kw == b"SUB" || kw == b"UNSUB";
+    line.split(|&b| is_blank(b) || (crlf_too && (b == b'\r' || b == b'\n')))
         .filter(|t| !t.is_empty())
         .collect()
 }
@@ -285,7 +287,7 @@ fn check_op(op: &Owned, raw: &[u8], lim: &Limits) {
             .expect("control line ends in a newline");
     let line = model_drop_cr(&rest[first..nl]);
     let body = &rest[nl + 1..];
-    let toks = model_tokens(line);
+    let toks = model_tokens(line, kw);
     // nats-server 2.9 checks every control line, CONNECT, INFO and -ERR included, once complete.
     assert!(
         line.len() <= lim.max_control_line,
