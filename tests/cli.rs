@@ -62,8 +62,6 @@ fn unknown_flag_prints_usage_and_exits_1() {
 #[test]
 fn later_features_are_refused_not_ignored() {
     let cases: &[&[&str]] = &[
-        &["-c", "x.conf"],
-        &["-t"],
         &["-m", "8222"],
         &["-ms", "8222"],
         &["--user", "u", "--pass", "p"],

@@ -8,8 +8,16 @@ use rnatsd::server;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let opts = match flags::parse(&args) {
-        Ok(Command::Run(o)) => o,
+    let (opts, warnings) = match flags::parse(&args) {
+        Ok(Command::Run(o, w)) => (o, w),
+        Ok(Command::TestConfig(path, warnings)) => {
+            if warnings.is_empty() {
+                eprintln!("rnatsd: configuration file {} is valid", path.display());
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("rnatsd: {}\n", warnings.join("\n"));
+            return ExitCode::FAILURE;
+        }
         Ok(Command::Help) => {
             print!("\n{USAGE}\n");
             return ExitCode::SUCCESS;
@@ -21,6 +29,10 @@ fn main() -> ExitCode {
         Ok(Command::HelpTls) => {
             println!("TLS is not yet supported by rnatsd.");
             return ExitCode::SUCCESS;
+        }
+        Err(e) if !e.show_usage => {
+            eprintln!("rnatsd: {}\n", e.message);
+            return ExitCode::FAILURE;
         }
         Err(e) => {
             eprintln!("{}", e.message);
@@ -45,6 +57,9 @@ fn main() -> ExitCode {
         None => Box::new(std::io::stderr()),
     };
     server::log::init(out, opts.logtime, opts.debug, opts.trace);
+    for w in &warnings {
+        rnatsd::warn!("{w}");
+    }
     match server::run(*opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -9,7 +9,10 @@ use super::{parse_duration, Options};
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
 pub enum Command {
-    Run(Box<Options>),
+    /// Run with these options; the warnings (from the configuration file) are to be logged.
+    Run(Box<Options>, Vec<String>),
+    /// `-t`: the configuration file is valid (warnings, if any, make it invalid).
+    TestConfig(PathBuf, Vec<String>),
     Help,
     Version,
     HelpTls,
@@ -48,8 +51,8 @@ Server Options:
     -P, --pid <file>                 File to store PID
     -m, --http_port <port>           Use port for http monitoring (not yet supported)
     -ms,--https_port <port>          Use port for https monitoring (not yet supported)
-    -c, --config <file>              Configuration file (not yet supported)
-    -t                               Test configuration and exit (not yet supported)
+    -c, --config <file>              Configuration file
+    -t                               Test configuration and exit
     -sl,--signal <signal>[=<pid>]    Send signal to rnatsd process (not yet supported)
         --client_advertise <string>  Client URL to advertise to other servers
         --ports_file_dir <dir>       Creates a ports file in the specified directory (<executable_name>_<pid>.ports).
@@ -109,8 +112,6 @@ const NOT_YET: &[(&str, &str, bool)] = &[
     ("m", "http_port", true),
     ("", "ms", true),
     ("", "https_port", true),
-    ("c", "config", true),
-    ("t", "", false),
     ("", "sl", true),
     ("", "signal", true),
     ("s", "syslog", false),
@@ -140,6 +141,7 @@ const NOT_YET: &[(&str, &str, bool)] = &[
 
 /// Boolean flags: (short, long).
 const BOOLS: &[(&str, &str)] = &[
+    ("t", ""),
     ("T", "logtime"),
     ("D", "debug"),
     ("V", "trace"),
@@ -153,6 +155,7 @@ const BOOLS: &[(&str, &str)] = &[
 
 /// Flags with a value: (short, long).
 const VALUES: &[(&str, &str)] = &[
+    ("c", "config"),
     ("a", "addr"),
     ("", "net"),
     ("p", "port"),
@@ -261,6 +264,26 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
     }
 
     let mut o = Options::default();
+    let mut warnings = Vec::new();
+    let config = m.opt_str("c").map(PathBuf::from);
+    if let Some(path) = &config {
+        let map = super::file::load(path).map_err(|e| FlagError::plain(e.0))?;
+        let report = super::keys::apply(&map, &mut o);
+        if !report.errors.is_empty() {
+            return Err(FlagError::plain(report.errors.join("\n")));
+        }
+        warnings = report.warnings;
+        o.config_file = Some(path.clone());
+    }
+    if bool_flag(&m, "t", "")? == Some(true) {
+        return match config {
+            Some(path) => Ok(Command::TestConfig(path, warnings)),
+            None => Err(FlagError::plain(
+                "must specify [-c, --config] option to check configuration file syntax".into(),
+            )),
+        };
+    }
+    // Flags override the configuration file.
     if let Some(v) = m.opt_str("a").or_else(|| m.opt_str("net")) {
         o.host = v;
     }
@@ -276,10 +299,18 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
     if let Some(v) = m.opt_str("n").or_else(|| m.opt_str("server_name")) {
         o.server_name = v;
     }
-    o.pid_file = m.opt_str("P").map(PathBuf::from);
-    o.ports_file_dir = m.opt_str("ports_file_dir").map(PathBuf::from);
-    o.client_advertise = m.opt_str("client_advertise");
-    o.log_file = m.opt_str("l").map(PathBuf::from);
+    if let Some(v) = m.opt_str("P") {
+        o.pid_file = Some(PathBuf::from(v));
+    }
+    if let Some(v) = m.opt_str("ports_file_dir") {
+        o.ports_file_dir = Some(PathBuf::from(v));
+    }
+    if let Some(v) = m.opt_str("client_advertise") {
+        o.client_advertise = Some(v);
+    }
+    if let Some(v) = m.opt_str("l") {
+        o.log_file = Some(PathBuf::from(v));
+    }
     if let Some(v) = bool_flag(&m, "T", "logtime")? {
         o.logtime = v;
     }
@@ -326,7 +357,7 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
             })?;
         }
     }
-    Ok(Command::Run(Box::new(o)))
+    Ok(Command::Run(Box::new(o), warnings))
 }
 
 #[cfg(test)]
@@ -337,7 +368,7 @@ mod tests {
     fn run(args: &[&str]) -> Result<Options, FlagError> {
         let v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         match parse(&v)? {
-            Command::Run(o) => Ok(*o),
+            Command::Run(o, _) => Ok(*o),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -409,11 +440,15 @@ mod tests {
         assert!(run(&["-p", "abc"]).unwrap_err().show_usage);
         assert!(run(&["foo"]).unwrap_err().show_usage);
         assert!(run(&["-D=maybe"]).unwrap_err().show_usage);
-        let e = run(&["-c", "x.conf"]).unwrap_err();
+        let e = run(&["-c", "no-such-file.conf"]).unwrap_err();
         assert!(
-            !e.show_usage && e.message.contains("not yet supported"),
+            !e.show_usage && e.message.contains("no-such-file.conf"),
             "{e:?}"
         );
+        assert!(run(&["-t"])
+            .unwrap_err()
+            .message
+            .contains("must specify [-c, --config]"));
         assert!(run(&["--tls"])
             .unwrap_err()
             .message

@@ -1,7 +1,10 @@
-//! Configuration: the typed [`Options`] the server runs with, built from command-line flags (and,
-//! later, configuration files). Options are immutable once the server starts.
+//! Configuration: the typed [`Options`] the server runs with, built from a configuration file
+//! (`file` loads it, `keys` maps it) and command-line flags, which override the file. Options are
+//! immutable once the server starts.
 
+pub mod file;
 pub mod flags;
+pub mod keys;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,6 +41,10 @@ pub struct Options {
     pub write_deadline: Duration,
     /// Reactor threads; 0 means one per core.
     pub workers: usize,
+    /// How long lame-duck mode spreads client closes over.
+    pub lame_duck_duration: Duration,
+    /// The configuration file the options came from, if any.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -62,6 +69,8 @@ impl Default for Options {
             ping_max: 2,
             write_deadline: Duration::from_secs(10),
             workers: 0,
+            lame_duck_duration: Duration::from_secs(120),
+            config_file: None,
         }
     }
 }

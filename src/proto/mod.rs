@@ -2,6 +2,7 @@
 //! connections; the server feeds bytes in and acts on the operations that come out.
 
 pub mod client;
+pub mod conf;
 pub mod subject;
 
 /// Parse a decimal size as nats-server does: ASCII digits only, no sign. `None` (a bad or missing
