@@ -7,15 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(rnatsd_bin())
-        .args(args)
-        .output()
-        .expect("run rnatsd");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::run_rnatsd(args)
 }
 
 #[test]
@@ -64,8 +56,6 @@ fn later_features_are_refused_not_ignored() {
     let cases: &[&[&str]] = &[
         &["-m", "8222"],
         &["-ms", "8222"],
-        &["--user", "u", "--pass", "p"],
-        &["--auth", "tok"],
         &["--tls"],
         &["--tlscert", "c.pem"],
         &["--routes", "nats://127.0.0.1:6222"],

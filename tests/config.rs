@@ -43,7 +43,7 @@ fn test_flag_reports_every_error_with_its_place() {
     let f = dir.path.join("bad.conf");
     std::fs::write(
         &f,
-        "port: 4222\nfoo_unknown: 1\nauthorization {\n  user: a\n}\nmax_payload: \"big\"\n",
+        "port: 4222\nfoo_unknown: 1\naccounts {\n  A: {}\n}\nmax_payload: \"big\"\n",
     )
     .unwrap();
     let (code, err) = check(&f);
@@ -56,7 +56,7 @@ fn test_flag_reports_every_error_with_its_place() {
     );
     assert!(
         err.contains(&format!(
-            "{name}:3:1: \"authorization\" is not yet supported"
+            "{name}:3:1: \"accounts\" is not yet supported"
         )),
         "{err}"
     );

@@ -9,11 +9,15 @@
 //! message saying so; nothing is skipped. The scripts bound every wait themselves, and each client
 //! process is killed (by PID) if it outlives `CLIENT_TIMEOUT`.
 //!
+//! The `auth_*` scenarios start the server with credentials (flags, or a configuration file
+//! written to a temporary directory) and hand them to the client in `INTEROP_*` environment
+//! variables; nkey pairs are made at test time by the client's own nkeys library.
+//!
 //! Set `RNATSD_TEST_BIN=/usr/sbin/nats-server` to run the same tests against the Go server.
 
 mod common;
 
-use common::ServerProcess;
+use common::{ServerProcess, TempDir};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -88,7 +92,7 @@ fn python_client() -> Result<(PathBuf, Vec<PathBuf>), String> {
     ) {
         return Err("the venv does not match tests/interop/python/requirements.txt".into());
     }
-    probe(Command::new(&python).args(["-c", "import nats"]))?;
+    probe(Command::new(&python).args(["-c", "import nats, nkeys"]))?;
     Ok((python, vec![dir.join("interop_client.py")]))
 }
 
@@ -167,10 +171,31 @@ struct ClientRun {
     readers: Vec<JoinHandle<()>>,
 }
 
+/// The environment variables through which the auth scenarios get their credentials; any not
+/// given to `ClientRun::start` are removed, so nothing leaks in from the caller's environment.
+const CLIENT_ENV: &[&str] = &[
+    "INTEROP_USER",
+    "INTEROP_PASS",
+    "INTEROP_TOKEN",
+    "INTEROP_NKEY_SEED",
+    "INTEROP_ADMIN_USER",
+    "INTEROP_ADMIN_PASS",
+];
+
 impl ClientRun {
-    fn start(lang: Lang, scenario: &str, url: &str) -> ClientRun {
+    fn start(lang: Lang, scenario: &str, url: &str, env: &[(&str, &str)]) -> ClientRun {
         let mut cmd = client_command(lang);
         cmd.arg(scenario).arg(url);
+        for name in CLIENT_ENV {
+            cmd.env_remove(name);
+        }
+        for (name, value) in env {
+            assert!(
+                CLIENT_ENV.contains(name),
+                "undeclared client variable {name}"
+            );
+            cmd.env(name, value);
+        }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -287,14 +312,133 @@ impl Drop for ClientRun {
 
 /// Run one scenario of one client against a fresh server.
 fn run_scenario(lang: Lang, scenario: &str) {
-    if scenario == "reconnect" {
-        return run_reconnect(lang);
+    match scenario {
+        "reconnect" => run_reconnect(lang),
+        "auth_user_password" => run_with_server(
+            lang,
+            scenario,
+            &["--user", USER, "--pass", PASS],
+            &[("INTEROP_USER", USER), ("INTEROP_PASS", PASS)],
+        ),
+        "auth_token" => run_with_server(
+            lang,
+            scenario,
+            &["--auth", TOKEN],
+            &[("INTEROP_TOKEN", TOKEN)],
+        ),
+        "auth_nkey" => run_nkey(lang),
+        "auth_permissions" => run_permissions(lang),
+        _ => run_with_server(lang, scenario, &[], &[]),
     }
+}
+
+/// Start a server with `server_args`, run the scenario with `env`, and check that it passed.
+fn run_with_server(lang: Lang, scenario: &str, server_args: &[&str], env: &[(&str, &str)]) {
     // Check the dependency before starting a server, so a missing one fails fast and clearly.
     drop(client_command(lang));
-    let server = ServerProcess::start(&[]);
-    let client = ClientRun::start(lang, scenario, &server.url());
+    let server = ServerProcess::start(server_args);
+    let client = ClientRun::start(lang, scenario, &server.url(), env);
     client.assert_passed(|| vec![server.log_text()]);
+}
+
+// Credentials of the auth scenarios. They need no escaping in a URL's userinfo part.
+const USER: &str = "interop-user";
+const PASS: &str = "s3cret-Pass.42";
+const TOKEN: &str = "interop-t0ken.XYZ";
+const ADMIN_USER: &str = "interop-admin";
+const ADMIN_PASS: &str = "admin-Pass.7";
+
+/// A fresh user nkey pair `(seed, public key)`, made by the client's own nkeys library
+/// (`CLIENT gen_nkey -` prints `SEED S...` and `PUBLIC U...`).
+fn generate_nkey(lang: Lang) -> (String, String) {
+    let mut run = ClientRun::start(lang, "gen_nkey", "-", &[]);
+    let status = run.finish(CLIENT_TIMEOUT);
+    let out = run.stdout.lock().unwrap().clone();
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .map(str::to_string)
+    };
+    match (status, field("SEED"), field("PUBLIC")) {
+        (Some(st), Some(seed), Some(public))
+            if st.success() && seed.starts_with("SU") && public.starts_with('U') =>
+        {
+            (seed, public)
+        }
+        (status, ..) => panic!(
+            "generating an nkey pair failed\n{}",
+            run.report(status, &[])
+        ),
+    }
+}
+
+/// Write `text` as the server configuration file `name` in `dir`; returns its path.
+fn write_config(dir: &TempDir, name: &str, text: &str) -> String {
+    let path = dir.path.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path.to_str().expect("temp path is UTF-8").to_string()
+}
+
+/// Only the nkey made for this run may connect; the client also tries a seed of its own.
+fn run_nkey(lang: Lang) {
+    let (seed, public) = generate_nkey(lang);
+    let dir = TempDir::new("interop-nkey");
+    let conf = write_config(
+        &dir,
+        "nkey.conf",
+        &format!("authorization {{\n  users = [\n    {{ nkey: {public} }}\n  ]\n}}\n"),
+    );
+    run_with_server(
+        lang,
+        "auth_nkey",
+        &["-c", &conf],
+        &[("INTEROP_NKEY_SEED", &seed)],
+    );
+}
+
+/// The permissions the auth_permissions scenarios expect (see their descriptions): a limited
+/// user with a publish list, subscribe allow/deny and allow_responses, and an unrestricted admin
+/// whose password is stored as a bcrypt hash.
+fn permissions_conf(admin_hash: &str) -> String {
+    format!(
+        r#"authorization {{
+  users = [
+    {{
+      user: "{USER}"
+      password: "{PASS}"
+      permissions: {{
+        publish: ["perm.pub.>", "perm.both"]
+        subscribe: {{
+          allow: ["perm.sub.>", "perm.both", "perm.svc"]
+          deny: ["perm.sub.secret"]
+        }}
+        allow_responses: true
+      }}
+    }}
+    {{ user: "{ADMIN_USER}", password: "{admin_hash}" }}
+  ]
+}}
+"#
+    )
+}
+
+fn run_permissions(lang: Lang) {
+    let hash = bcrypt::hash_with_result(ADMIN_PASS, 4)
+        .expect("bcrypt")
+        .format_for_version(bcrypt::Version::TwoA);
+    let dir = TempDir::new("interop-perms");
+    let conf = write_config(&dir, "permissions.conf", &permissions_conf(&hash));
+    run_with_server(
+        lang,
+        "auth_permissions",
+        &["-c", &conf],
+        &[
+            ("INTEROP_USER", USER),
+            ("INTEROP_PASS", PASS),
+            ("INTEROP_ADMIN_USER", ADMIN_USER),
+            ("INTEROP_ADMIN_PASS", ADMIN_PASS),
+        ],
+    );
 }
 
 /// The client subscribes and prints READY; the server is killed and started again on the same
@@ -303,7 +447,7 @@ fn run_reconnect(lang: Lang) {
     drop(client_command(lang));
     let mut first = ServerProcess::start(&[]);
     let port = first.port;
-    let mut client = ClientRun::start(lang, "reconnect", &first.url());
+    let mut client = ClientRun::start(lang, "reconnect", &first.url(), &[]);
     if !client.wait_for_line("READY", READY_TIMEOUT) {
         let status = client.finish(Duration::from_secs(1));
         panic!(
@@ -342,6 +486,10 @@ interop_tests!(Lang::Python =>
     python_auto_unsubscribe: "auto_unsubscribe",
     python_large_payloads: "large_payloads",
     python_reconnect_after_restart: "reconnect",
+    python_auth_user_password: "auth_user_password",
+    python_auth_token: "auth_token",
+    python_auth_nkey: "auth_nkey",
+    python_auth_permissions: "auth_permissions",
 );
 
 interop_tests!(Lang::Node =>
@@ -357,6 +505,10 @@ interop_tests!(Lang::Node =>
     node_auto_unsubscribe: "auto_unsubscribe",
     node_large_payloads: "large_payloads",
     node_reconnect_after_restart: "reconnect",
+    node_auth_user_password: "auth_user_password",
+    node_auth_token: "auth_token",
+    node_auth_nkey: "auth_nkey",
+    node_auth_permissions: "auth_permissions",
 );
 
 interop_tests!(Lang::C =>
@@ -372,4 +524,7 @@ interop_tests!(Lang::C =>
     c_auto_unsubscribe: "auto_unsubscribe",
     c_large_payloads: "large_payloads",
     c_reconnect_after_restart: "reconnect",
+    c_auth_user_password: "auth_user_password",
+    c_auth_token: "auth_token",
+    c_auth_permissions: "auth_permissions",
 );

@@ -80,7 +80,7 @@ Logging Options:
         --log_size_limit <limit>     Logfile size limit (not yet supported)
         --max_traced_msg_len <len>   Maximum printable length for traced messages (default: 128)
 
-Authorization Options (not yet supported):
+Authorization Options:
         --user <user>                User required for connections
         --pass <password>            Password required for connections
         --auth <token>               Authorization token required for connections
@@ -121,9 +121,6 @@ const NOT_YET: &[(&str, &str, bool)] = &[
     ("", "jetstream", false),
     ("", "sd", true),
     ("", "store_dir", true),
-    ("", "user", true),
-    ("", "pass", true),
-    ("", "auth", true),
     ("", "tls", false),
     ("", "tlscert", true),
     ("", "tlskey", true),
@@ -174,6 +171,9 @@ const VALUES: &[(&str, &str)] = &[
     ("", "ping_interval"),
     ("", "ping_max"),
     ("", "write_deadline"),
+    ("", "user"),
+    ("", "pass"),
+    ("", "auth"),
 ];
 
 fn spec() -> getopts::Options {
@@ -310,6 +310,15 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
     }
     if let Some(v) = m.opt_str("l") {
         o.log_file = Some(PathBuf::from(v));
+    }
+    if let Some(v) = m.opt_str("user") {
+        o.auth.user = Some(v);
+    }
+    if let Some(v) = m.opt_str("pass") {
+        o.auth.password = Some(v);
+    }
+    if let Some(v) = m.opt_str("auth") {
+        o.auth.token = Some(v);
     }
     if let Some(v) = bool_flag(&m, "T", "logtime")? {
         o.logtime = v;

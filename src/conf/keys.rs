@@ -24,9 +24,7 @@ const NOT_YET: &[&str] = &[
     "https",
     "https_port",
     "http_base_path",
-    "authorization",
     "accounts",
-    "no_auth_user",
     "tls",
     "cluster",
     "gateway",
@@ -105,6 +103,11 @@ pub fn apply(map: &Map, o: &mut Options) -> Report {
             "ping_max" => count(v, &e.key).map(|n| o.ping_max = n.min(u32::MAX as usize) as u32),
             "ping_interval" => duration(v, &e.key, &mut r.warnings).map(|d| o.ping_interval = d),
             "write_deadline" => duration(v, &e.key, &mut r.warnings).map(|d| o.write_deadline = d),
+            "authorization" => {
+                super::auth::parse_authorization(v, &mut o.auth, &mut r.errors);
+                Ok(())
+            }
+            "no_auth_user" => string(v, &e.key).map(|s| o.no_auth_user = Some(s)),
             "lame_duck_duration" => {
                 duration(v, &e.key, &mut r.warnings).map(|d| o.lame_duck_duration = d)
             }
@@ -120,10 +123,31 @@ pub fn apply(map: &Map, o: &mut Options) -> Report {
             }
         }
     }
+    if let Some(u) = &o.no_auth_user {
+        if !o.auth.users.iter().any(|x| &x.username == u)
+            && !o.auth.nkeys.iter().any(|x| &x.nkey == u)
+        {
+            let at = map
+                .entries
+                .iter()
+                .find(|e| e.key.eq_ignore_ascii_case("no_auth_user"))
+                .map(|e| e.at.to_string());
+            r.errors.push(format!(
+                "{}: no_auth_user: \"{}\" not present as user or nkey in authorization block or account configuration",
+                at.unwrap_or_default(),
+                u
+            ));
+        }
+    }
     r
 }
 
 fn unknown(e: &MapEntry) -> Result<(), String> {
+    unknown_in(e)
+}
+
+/// An unknown key (in any block), unless it was only defined to be used as a variable.
+pub(super) fn unknown_in(e: &MapEntry) -> Result<(), String> {
     if e.used_as_variable {
         return Ok(());
     }
@@ -140,7 +164,7 @@ fn wrong(v: &Value, key: &str, want: &str) -> String {
     )
 }
 
-fn string(v: &Value, key: &str) -> Result<String, String> {
+pub(super) fn string(v: &Value, key: &str) -> Result<String, String> {
     match &v.kind {
         Kind::Str(s) => Ok(s.clone()),
         _ => Err(wrong(v, key, "a string")),
@@ -295,9 +319,7 @@ mod tests {
 
     #[test]
     fn later_features_are_refused() {
-        let (_, r) = apply_text(
-            "authorization { user: a, password: b }\ntls {}\ncluster {}\nhttp_port: 8222",
-        );
+        let (_, r) = apply_text("accounts {}\ntls {}\ncluster {}\nhttp_port: 8222");
         assert_eq!(r.errors.len(), 4, "{r:?}");
         assert!(
             r.errors.iter().all(|e| e.contains("is not yet supported")),

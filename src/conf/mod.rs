@@ -2,6 +2,7 @@
 //! (`file` loads it, `keys` maps it) and command-line flags, which override the file. Options are
 //! immutable once the server starts.
 
+pub mod auth;
 pub mod file;
 pub mod flags;
 pub mod keys;
@@ -45,6 +46,10 @@ pub struct Options {
     pub lame_duck_duration: Duration,
     /// The configuration file the options came from, if any.
     pub config_file: Option<PathBuf>,
+    /// Client authentication and permissions.
+    pub auth: auth::Authorization,
+    /// The user a client without credentials is taken to be.
+    pub no_auth_user: Option<String>,
 }
 
 impl Default for Options {
@@ -71,6 +76,8 @@ impl Default for Options {
             workers: 0,
             lame_duck_duration: Duration::from_secs(120),
             config_file: None,
+            auth: auth::Authorization::default(),
+            no_auth_user: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod conf;
+pub mod nkey;
 pub mod subject;
 
 /// Parse a decimal size as nats-server does: ASCII digits only, no sign. `None` (a bad or missing

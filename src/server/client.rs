@@ -13,6 +13,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use serde::Deserialize;
 
+use super::auth::Credentials;
 use super::delivery::Router;
 use super::shared::{ClientShared, SubRef, Subscription};
 use crate::conf::Options;
@@ -39,6 +40,8 @@ pub enum CloseReason {
     MaxPayloadExceeded,
     MaxControlLineExceeded,
     MaxConnectionsExceeded,
+    AuthenticationTimeout,
+    AuthenticationViolation,
     ServerShutdown,
 }
 
@@ -57,6 +60,8 @@ impl CloseReason {
             CloseReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
             CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
             CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::AuthenticationTimeout => "Authentication Timeout",
+            CloseReason::AuthenticationViolation => "Authorization Violation",
             CloseReason::ServerShutdown => "Server Shutdown",
         }
     }
@@ -155,6 +160,14 @@ pub struct ClientState {
     pub close: Option<CloseReason>,
     in_msgs: u64,
     in_bytes: u64,
+    /// The nonce sent in INFO, for nkey signatures.
+    pub nonce: Option<String>,
+    /// CONNECT passed authentication (always true when none is required).
+    pub authed: bool,
+    /// The authenticated user, for log lines.
+    user: String,
+    /// Publish permission answers by subject (bounded).
+    pub_cache: HashMap<Box<[u8]>, bool>,
 }
 
 impl Conn {
@@ -163,6 +176,8 @@ impl Conn {
         peer: SocketAddr,
         shared: Arc<ClientShared>,
         server_opts: Arc<Options>,
+        nonce: Option<String>,
+        auth_required: bool,
     ) -> Conn {
         let limits = Limits {
             max_control_line: server_opts.max_control_line,
@@ -192,6 +207,10 @@ impl Conn {
                 close: None,
                 in_msgs: 0,
                 in_bytes: 0,
+                nonce,
+                authed: !auth_required,
+                user: String::new(),
+                pub_cache: HashMap::new(),
             },
         }
     }
@@ -329,6 +348,11 @@ impl ClientState {
     }
 
     fn handle(&mut self, op: Op<'_>, router: &mut Router) {
+        if !self.authed && !matches!(op, Op::Connect(_)) {
+            // With authentication on, CONNECT must come first.
+            self.auth_violation(router);
+            return;
+        }
         match op {
             Op::Ping => {
                 crate::trace!("{} - cid:{} - <<- [PING]", self.peer, self.cid());
@@ -406,6 +430,39 @@ impl ClientState {
         if let Some(v) = c.version {
             o.version = v;
         }
+        if !self.authed {
+            let creds = Credentials {
+                user: c.user.as_deref(),
+                pass: c.pass.as_deref(),
+                token: c.auth_token.as_deref(),
+                nkey: c.nkey.as_deref(),
+                sig: c.sig.as_deref(),
+            };
+            match router
+                .server
+                .auth
+                .authenticate(&creds, self.nonce.as_deref().map(str::as_bytes))
+            {
+                Ok(id) => {
+                    self.authed = true;
+                    self.user = id.name;
+                    if let Some(p) = id.perms {
+                        let _ = self.shared.perms.set(p);
+                    }
+                }
+                Err(name) => {
+                    crate::error!(
+                        "{} - cid:{} - authentication error - User {:?}",
+                        self.peer,
+                        self.cid(),
+                        name
+                    );
+                    self.auth_violation(router);
+                    return;
+                }
+            }
+        }
+        let o = &mut self.opts;
         if !(0..=1).contains(&o.protocol) {
             self.send_err(router, "invalid client protocol");
             self.close = Some(CloseReason::BadClientProtocolVersion);
@@ -426,6 +483,21 @@ impl ClientState {
         if crate::server::log::trace_enabled() {
             self.trace_pub(msg);
         }
+        if !self.may_publish(msg.subject) {
+            crate::error!(
+                "{} - cid:{} - Publish Violation - User {:?}, Subject {:?}",
+                self.peer,
+                self.cid(),
+                self.user,
+                String::from_utf8_lossy(msg.subject)
+            );
+            let text = format!(
+                "Permissions Violation for Publish to {:?}",
+                String::from_utf8_lossy(msg.subject)
+            );
+            self.send_err(router, &text);
+            return;
+        }
         if self.opts.pedantic && !subject::is_valid_literal_subject(msg.subject) {
             self.send_err(router, "Invalid Publish Subject");
         }
@@ -438,6 +510,57 @@ impl ClientState {
                 router.no_responders(&self.shared, reply);
             }
         }
+    }
+
+    /// Publish permissions, cached per subject; a reply to a received request may pass where
+    /// the permissions alone would not (`allow_responses`).
+    fn may_publish(&mut self, subject: &[u8]) -> bool {
+        let Some(perms) = self.shared.perms.get() else {
+            return true;
+        };
+        let allowed = match self.pub_cache.get(subject) {
+            Some(&a) => a,
+            None => {
+                let a = perms.can_publish(subject);
+                if self.pub_cache.len() >= 1024 {
+                    self.pub_cache.clear();
+                }
+                self.pub_cache.insert(subject.into(), a);
+                a
+            }
+        };
+        if allowed {
+            return true;
+        }
+        match &perms.response {
+            Some(rp) => self
+                .shared
+                .replies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(subject, rp),
+            None => false,
+        }
+    }
+
+    fn auth_violation(&mut self, router: &mut Router) {
+        self.send_err(router, "Authorization Violation");
+        self.close = Some(CloseReason::AuthenticationViolation);
+    }
+
+    /// The authentication timer fired: close unless CONNECT has authenticated by now.
+    pub fn auth_timeout(&mut self, router: &mut Router) -> bool {
+        if self.authed {
+            return false;
+        }
+        crate::error!(
+            "{} - cid:{} - Authentication Timeout",
+            self.peer,
+            self.cid()
+        );
+        self.send_err(router, "Authentication Timeout");
+        self.close = Some(CloseReason::AuthenticationTimeout);
+        true
     }
 
     fn trace_pub(&self, msg: &Msg<'_>) {
@@ -491,6 +614,24 @@ impl ClientState {
         if !subject::is_valid_subject(subj) || queue.is_some_and(|q| !is_valid_queue(q)) {
             self.send_err(router, "Invalid Subject");
             return;
+        }
+        if let Some(perms) = self.shared.perms.get() {
+            if !perms.can_subscribe(subj) {
+                crate::error!(
+                    "{} - cid:{} - Subscription Violation - User {:?}, Subject {:?}, SID {}",
+                    self.peer,
+                    self.cid(),
+                    self.user,
+                    String::from_utf8_lossy(subj),
+                    String::from_utf8_lossy(sid)
+                );
+                let text = format!(
+                    "Permissions Violation for Subscription to {:?}",
+                    String::from_utf8_lossy(subj)
+                );
+                self.send_err(router, &text);
+                return;
+            }
         }
         let sub = SubRef(Arc::new(Subscription {
             client: self.shared.clone(),

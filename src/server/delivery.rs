@@ -156,6 +156,12 @@ impl Router {
         if sub.is_closed() {
             return false;
         }
+        // A wildcard subscription may cover subjects the subscriber's deny list names.
+        if let Some(perms) = sub.client.perms.get() {
+            if perms.has_subscribe_deny() && perms.denies_delivery(subject) {
+                return false;
+            }
+        }
         let max = sub.max.load(Ordering::Relaxed);
         let n = sub.delivered.fetch_add(1, Ordering::AcqRel) + 1;
         if max > 0 {
@@ -168,6 +174,15 @@ impl Router {
             }
         }
         let client = &sub.client;
+        if let Some(perms) = client.perms.get() {
+            if let (Some(rp), Some(reply)) = (&perms.response, msg.reply) {
+                client
+                    .replies
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(reply, rp);
+            }
+        }
         let with_headers = msg.header_len > 0 && client.headers.load(Ordering::Relaxed);
         let body = if msg.header_len > 0 && !with_headers {
             &msg.data[msg.header_len..]

@@ -2,6 +2,7 @@
 //! the listener, accepts connections and hands each to a worker, and turns SIGINT/SIGTERM into a
 //! graceful shutdown (pending output flushed, connections closed, pid file removed).
 
+pub mod auth;
 pub mod client;
 pub mod delivery;
 pub mod log;
@@ -86,6 +87,7 @@ pub struct Server {
     pub clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
     pub shutting_down: AtomicBool,
     pub started: SystemTime,
+    pub auth: auth::Auth,
 }
 
 #[derive(Serialize)]
@@ -98,14 +100,18 @@ struct Info<'a> {
     host: &'a str,
     port: u16,
     headers: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    auth_required: bool,
     max_payload: usize,
     client_id: u64,
     client_ip: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
 }
 
 impl Server {
     /// The INFO line sent to a new client.
-    pub fn client_info(&self, cid: u64, client_ip: &str) -> String {
+    pub fn client_info(&self, cid: u64, client_ip: &str, nonce: Option<&str>) -> String {
         let info = Info {
             server_id: &self.id,
             server_name: &self.name,
@@ -115,9 +121,11 @@ impl Server {
             host: &self.info_host,
             port: self.info_port,
             headers: true,
+            auth_required: self.auth.required,
             max_payload: self.opts.max_payload,
             client_id: cid,
             client_ip,
+            nonce,
         };
         let json = serde_json::to_string(&info).unwrap_or_default();
         format!("INFO {json} \r\n")
@@ -299,6 +307,7 @@ pub fn start(opts: Options) -> Result<Handle, Error> {
         clients: Mutex::new(HashMap::new()),
         shutting_down: AtomicBool::new(false),
         started: SystemTime::now(),
+        auth: auth::Auth::new(&opts),
     });
 
     let mut threads = Vec::with_capacity(nworkers);
@@ -439,7 +448,9 @@ fn accept_all(server: &Arc<Server>, listener: &mut TcpListener, next_worker: &mu
 /// Over `max_connections`: INFO, then the Go server's error, then close.
 fn reject_max_connections(server: &Server, sock: &mut TcpStream, peer: &SocketAddr) {
     let cid = server.next_cid.fetch_add(1, Ordering::Relaxed);
-    let mut msg = server.client_info(cid, &peer.ip().to_string()).into_bytes();
+    let mut msg = server
+        .client_info(cid, &peer.ip().to_string(), None)
+        .into_bytes();
     msg.extend_from_slice(b"-ERR 'maximum connections exceeded'\r\n");
     let _ = sock.write(&msg);
     crate::error!("{} - cid:{} - maximum connections exceeded", peer, cid);

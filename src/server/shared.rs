@@ -3,7 +3,9 @@
 //! connection belongs to its worker alone (see `client.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::auth::{Perms, Replies};
 
 /// Bytes waiting to be written to one client.
 #[derive(Default)]
@@ -61,6 +63,10 @@ pub struct ClientShared {
     /// Whether the client negotiated headers (decides HMSG or MSG on delivery).
     pub headers: AtomicBool,
     pub stats: Counters,
+    /// Permissions of the authenticated user, set once at CONNECT.
+    pub perms: OnceLock<Arc<Perms>>,
+    /// Reply subjects this client may answer (`allow_responses`).
+    pub replies: Mutex<Replies>,
 }
 
 impl ClientShared {
@@ -76,6 +82,8 @@ impl ClientShared {
             slow_consumer: AtomicBool::new(false),
             headers: AtomicBool::new(false),
             stats: Counters::default(),
+            perms: OnceLock::new(),
+            replies: Mutex::new(Replies::default()),
         }
     }
 

@@ -24,10 +24,19 @@ pub const WAKE_TOKEN: Token = Token(usize::MAX);
 enum TimerKind {
     Ping,
     WriteDeadline,
+    AuthTimeout,
 }
 
 /// (deadline, slot, cid, kind); stale entries (closed or replaced clients) are skipped.
 type Timer = Reverse<(Instant, usize, u64, TimerKind)>;
+
+/// A fresh nonce for nkey authentication: 11 random bytes, URL-safe base64 (as nats-server).
+fn new_nonce() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 11];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    crate::proto::nkey::base64_url_encode(&b)
+}
 
 pub struct Worker {
     idx: usize,
@@ -158,9 +167,20 @@ impl Worker {
         }
         let shared = Arc::new(ClientShared::new(cid, peer.to_string(), self.idx, slot));
         self.server.register_client(&shared);
-        let mut conn = Conn::new(sock, peer, shared.clone(), self.server.opts.clone());
+        let nonce = self.server.auth.wants_nonce.then(new_nonce);
+        let auth = &self.server.auth;
+        let mut conn = Conn::new(
+            sock,
+            peer,
+            shared.clone(),
+            self.server.opts.clone(),
+            nonce.clone(),
+            auth.required,
+        );
         crate::debug!("{} - cid:{} - Client connection created", peer, cid);
-        let info = self.server.client_info(cid, &peer.ip().to_string());
+        let info = self
+            .server
+            .client_info(cid, &peer.ip().to_string(), nonce.as_deref());
         self.router
             .stage(&shared)
             .extend_from_slice(info.as_bytes());
@@ -169,6 +189,9 @@ impl Worker {
         conn.st.created = Instant::now();
         self.conns[slot] = Some(conn);
         self.schedule(slot, cid, TimerKind::Ping, self.server.opts.ping_interval);
+        if self.server.auth.required {
+            self.schedule(slot, cid, TimerKind::AuthTimeout, self.server.auth.timeout);
+        }
         self.dirty.push(slot);
         // Bytes may already be waiting (a client that sends CONNECT at once).
         self.read(slot);
@@ -200,6 +223,13 @@ impl Worker {
             }
             match kind {
                 TimerKind::Ping => self.ping_timer(slot, cid, now),
+                TimerKind::AuthTimeout => {
+                    if conn.st.auth_timeout(&mut self.router) {
+                        self.router.commit();
+                        self.router.local_flush.clear();
+                        self.close(slot, CloseReason::AuthenticationTimeout);
+                    }
+                }
                 TimerKind::WriteDeadline => {
                     let deadline = self.server.opts.write_deadline;
                     match conn.st.stalled_since {

@@ -347,3 +347,48 @@ impl ServerProcess {
         }
     }
 }
+
+/// Run the rnatsd binary to completion with `args` (for commands that exit: -v, -t, bad flags),
+/// returning (exit code, stdout, stderr). Killed, and the test failed, after 20 s, so a command
+/// that unexpectedly starts a server cannot hang the suite.
+pub fn run_rnatsd(args: &[&str]) -> (i32, String, String) {
+    run_command(Command::new(rnatsd_bin()).args(args))
+}
+
+pub fn run_command(cmd: &mut Command) -> (i32, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn command");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("command did not exit within 20 s: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (
+        status.code().unwrap_or(-1),
+        t_out.join().unwrap_or_default(),
+        t_err.join().unwrap_or_default(),
+    )
+}

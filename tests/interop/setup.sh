@@ -2,7 +2,8 @@
 # Install everything the interop tests (tests/interop.rs) need on a Debian machine, as root:
 #   - Debian packages: libnats-dev, pkg-config, gcc (C client), nats-server (reference server),
 #     nodejs + npm if missing, python3-venv if the interpreter cannot make a venv;
-#   - nats-py into tests/interop/python/.venv (pinned in python/requirements.txt);
+#   - nats-py and nkeys (for nkey authentication) into tests/interop/python/.venv, pinned with
+#     their dependencies in python/requirements.txt;
 #   - nats.js v2 into tests/interop/node/node_modules (pinned by node/package-lock.json).
 # Idempotent and fast when everything is already installed. The test harness checks the stamp
 # files written here and tells you to re-run this script when they are missing or stale.
@@ -53,8 +54,8 @@ fi
 # --- Python: nats-py in a venv ---------------------------------------------------------------
 PY_STAMP="$VENV/interop-requirements.txt"
 if [ -x "$VENV/bin/python" ] && [ -f "$PY_STAMP" ] && cmp -s "$PY_STAMP" "$PY_DIR/requirements.txt" \
-    && "$VENV/bin/python" -c 'import nats' >/dev/null 2>&1; then
-    log "python venv up to date ($(cat "$PY_DIR/requirements.txt"))"
+    && "$VENV/bin/python" -c 'import nats, nkeys' >/dev/null 2>&1; then
+    log "python venv up to date ($(paste -sd ' ' "$PY_DIR/requirements.txt"))"
 else
     log "creating python venv in $VENV"
     rm -rf "$VENV"
@@ -66,7 +67,7 @@ else
     fi
     "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$PY_DIR/requirements.txt"
     cp "$PY_DIR/requirements.txt" "$PY_STAMP"
-    log "installed $(cat "$PY_DIR/requirements.txt")"
+    log "installed $(paste -sd ' ' "$PY_DIR/requirements.txt")"
 fi
 
 # --- Node: nats.js v2 from the lock file ------------------------------------------------------

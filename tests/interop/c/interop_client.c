@@ -8,6 +8,10 @@
  * exits non-zero on any failure. Every wait is bounded, and an alarm ends the process if a
  * scenario as a whole takes too long. The reconnect scenario prints "READY" on its own line once
  * the test harness may restart the server.
+ *
+ * The auth_* scenarios take their credentials from environment variables set by the harness
+ * (INTEROP_USER, INTEROP_PASS, INTEROP_TOKEN, INTEROP_ADMIN_USER, INTEROP_ADMIN_PASS); the
+ * server is started with the matching flags or configuration file.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -933,6 +937,290 @@ static void scenario_reconnect(void)
     finish(nc);
 }
 
+/* ---- authentication ---- */
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    CHECK(v != NULL && *v != 0, "environment variable %s is not set (tests/interop.rs sets it)",
+          name);
+    return v;
+}
+
+/* The server URL with credentials embedded: nats://USERINFO@host:port (caller frees). */
+static char *url_with_userinfo(const char *userinfo)
+{
+    const char *rest = strstr(url, "://");
+    CHECK(rest != NULL, "URL %s has no scheme", url);
+    rest += 3;
+    size_t n = strlen(url) + strlen(userinfo) + 2;
+    char *out = malloc(n);
+    CHECK(out != NULL, "out of memory");
+    snprintf(out, n, "%.*s%s@%s", (int)(rest - url), url, userinfo, rest);
+    return out;
+}
+
+static natsOptions *opts_with_url(const char *u)
+{
+    natsOptions *o = base_opts();
+    OK(natsOptions_SetURL(o, u));
+    return o;
+}
+
+/* A message published on nc reaches nc's own subscription. */
+static void round_trip(natsConnection *nc, const char *subject)
+{
+    natsSubscription *sub = NULL;
+    OK(natsConnection_SubscribeSync(&sub, nc, subject));
+    pub_str(nc, subject, "round trip");
+    flush(nc);
+    natsMsg *m = next(sub);
+    CHECK(strcmp(natsMsg_GetSubject(m), subject) == 0 && data_is(m, "round trip"),
+          "round trip on %s failed", subject);
+    natsMsg_Destroy(m);
+    OK(natsSubscription_Unsubscribe(sub));
+    natsSubscription_Destroy(sub);
+}
+
+/* Connecting with these options (destroyed here) must fail with the server's authorization
+ * error. */
+static void expect_auth_failure(const char *what, natsOptions *o)
+{
+    natsConnection *nc = NULL;
+    natsStatus s = natsConnection_Connect(&nc, o);
+    natsOptions_Destroy(o);
+    if (s == NATS_OK) {
+        finish(nc);
+        CHECK(0, "%s: connect succeeded, want an authorization error", what);
+    }
+    /* libnats keeps the server's -ERR text as the error text. */
+    const char *text = nats_GetLastError(NULL);
+    CHECK(s == NATS_CONNECTION_AUTH_FAILED && text != NULL && strstr(text, "Authorization Violation"),
+          "%s: connect returned %s (%s), want %s with 'Authorization Violation'", what,
+          natsStatus_GetText(s), text ? text : "no error text",
+          natsStatus_GetText(NATS_CONNECTION_AUTH_FAILED));
+}
+
+static void scenario_auth_user_password(void)
+{
+    const char *user = env("INTEROP_USER"), *pass = env("INTEROP_PASS");
+    char userinfo[512];
+
+    /* Credentials in the URL, and as options. */
+    snprintf(userinfo, sizeof(userinfo), "%s:%s", user, pass);
+    char *u = url_with_userinfo(userinfo);
+    natsConnection *by_url = connect_with(opts_with_url(u));
+    free(u);
+    round_trip(by_url, "interop.auth.url");
+    natsOptions *o = base_opts();
+    OK(natsOptions_SetUserInfo(o, user, pass));
+    natsConnection *by_opts = connect_with(o);
+    round_trip(by_opts, "interop.auth.opts");
+    natsSubscription *sub = NULL;
+    OK(natsConnection_SubscribeSync(&sub, by_url, "interop.auth.cross"));
+    flush(by_url);
+    pub_str(by_opts, "interop.auth.cross", "across");
+    flush(by_opts);
+    natsMsg *m = next(sub);
+    CHECK(data_is(m, "across"), "cross-connection message has the wrong payload");
+    natsMsg_Destroy(m);
+    natsSubscription_Destroy(sub);
+
+    char bad[256];
+    snprintf(bad, sizeof(bad), "%sx", pass);
+    snprintf(userinfo, sizeof(userinfo), "%s:%s", user, bad);
+    u = url_with_userinfo(userinfo);
+    expect_auth_failure("wrong password in the URL", opts_with_url(u));
+    free(u);
+    o = base_opts();
+    OK(natsOptions_SetUserInfo(o, user, bad));
+    expect_auth_failure("wrong password as options", o);
+    snprintf(bad, sizeof(bad), "%sx", user);
+    o = base_opts();
+    OK(natsOptions_SetUserInfo(o, bad, pass));
+    expect_auth_failure("unknown user", o);
+    o = base_opts();
+    OK(natsOptions_SetToken(o, pass));
+    expect_auth_failure("token instead of user/password", o);
+    expect_auth_failure("no credentials", base_opts());
+
+    /* The rejected attempts did not disturb the authenticated connections. */
+    round_trip(by_url, "interop.auth.url.after");
+    round_trip(by_opts, "interop.auth.opts.after");
+    finish(by_url);
+    finish(by_opts);
+    check_no_async_errors();
+}
+
+static void scenario_auth_token(void)
+{
+    const char *token = env("INTEROP_TOKEN");
+    char *u = url_with_userinfo(token);
+    natsConnection *by_url = connect_with(opts_with_url(u));
+    free(u);
+    round_trip(by_url, "interop.auth.url");
+    natsOptions *o = base_opts();
+    OK(natsOptions_SetToken(o, token));
+    natsConnection *by_opts = connect_with(o);
+    round_trip(by_opts, "interop.auth.opts");
+
+    char bad[256];
+    snprintf(bad, sizeof(bad), "%sx", token);
+    u = url_with_userinfo(bad);
+    expect_auth_failure("wrong token in the URL", opts_with_url(u));
+    free(u);
+    o = base_opts();
+    OK(natsOptions_SetToken(o, bad));
+    expect_auth_failure("wrong token as option", o);
+    o = base_opts();
+    OK(natsOptions_SetUserInfo(o, token, token));
+    expect_auth_failure("user/password instead of the token", o);
+    expect_auth_failure("no credentials", base_opts());
+
+    round_trip(by_url, "interop.auth.url.after");
+    round_trip(by_opts, "interop.auth.opts.after");
+    finish(by_url);
+    finish(by_opts);
+    check_no_async_errors();
+}
+
+/* Errors reported to the limited connection of the permissions scenario, with their texts. */
+#define MAX_PERM_ERRORS 16
+static latch perm_errors;
+static pthread_mutex_t perm_mu = PTHREAD_MUTEX_INITIALIZER;
+static natsStatus perm_status[MAX_PERM_ERRORS];
+static char perm_text[MAX_PERM_ERRORS][256];
+
+static void on_perm_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+    (void)sub;
+    (void)closure;
+    const char *text = NULL;
+    natsConnection_GetLastError(nc, &text);
+    pthread_mutex_lock(&perm_mu);
+    int i = latch_get(&perm_errors);
+    if (i < MAX_PERM_ERRORS) {
+        perm_status[i] = err;
+        snprintf(perm_text[i], sizeof(perm_text[i]), "%s", text ? text : "");
+    }
+    pthread_mutex_unlock(&perm_mu);
+    latch_add(&perm_errors);
+}
+
+/* Wait for the n-th (1-based) error of the limited connection and check it. */
+static void expect_perm_error(int n, const char *want)
+{
+    CHECK(latch_wait(&perm_errors, n, WAIT_MS), "no error %d (want %s); %d so far", n, want,
+          latch_get(&perm_errors));
+    pthread_mutex_lock(&perm_mu);
+    natsStatus st = perm_status[n - 1];
+    char text[256];
+    snprintf(text, sizeof(text), "%s", perm_text[n - 1]);
+    pthread_mutex_unlock(&perm_mu);
+    CHECK(st == NATS_NOT_PERMITTED && strstr(text, want) != NULL,
+          "error %d is %s (%s), want %s with %s", n, natsStatus_GetText(st), text,
+          natsStatus_GetText(NATS_NOT_PERMITTED), want);
+}
+
+static void expect_msg(natsSubscription *sub, const char *subject, const char *data)
+{
+    natsMsg *m = next(sub);
+    CHECK(strcmp(natsMsg_GetSubject(m), subject) == 0 && data_is(m, data),
+          "got a message on %s, want %s with %s", natsMsg_GetSubject(m), subject, data);
+    natsMsg_Destroy(m);
+}
+
+/* The server configuration (tests/interop.rs, permissions_conf) gives the limited user:
+ * publish ["perm.pub.>", "perm.both"]; subscribe allow ["perm.sub.>", "perm.both", "perm.svc"],
+ * deny ["perm.sub.secret"]; allow_responses. The admin user may do anything. */
+static void scenario_auth_permissions(void)
+{
+    latch_init(&perm_errors);
+    natsOptions *o = base_opts();
+    OK(natsOptions_SetUserInfo(o, env("INTEROP_ADMIN_USER"), env("INTEROP_ADMIN_PASS")));
+    natsConnection *admin = connect_with(o);
+    o = base_opts();
+    OK(natsOptions_SetUserInfo(o, env("INTEROP_USER"), env("INTEROP_PASS")));
+    OK(natsOptions_SetErrorHandler(o, on_perm_error, NULL));
+    natsConnection *lim = connect_with(o);
+    natsSubscription *watch = NULL, *sub = NULL, *both = NULL, *other = NULL, *secret = NULL;
+    OK(natsConnection_SubscribeSync(&watch, admin, "perm.>"));
+    flush(admin);
+
+    /* Permitted subscriptions and publications work. */
+    OK(natsConnection_SubscribeSync(&sub, lim, "perm.sub.>"));
+    OK(natsConnection_SubscribeSync(&both, lim, "perm.both"));
+    flush(lim);
+    pub_str(admin, "perm.sub.a", "to limited");
+    flush(admin);
+    pub_str(lim, "perm.pub.a", "from limited");
+    pub_str(lim, "perm.both", "both ways");
+    flush(lim);
+    flush(admin);
+    expect_msg(sub, "perm.sub.a", "to limited");
+    expect_msg(both, "perm.both", "both ways");
+    expect_msg(watch, "perm.sub.a", "to limited");
+    expect_msg(watch, "perm.pub.a", "from limited");
+    expect_msg(watch, "perm.both", "both ways");
+    CHECK(pending(watch) == 0, "admin saw %d more messages", pending(watch));
+    CHECK(latch_get(&perm_errors) == 0, "errors for permitted operations");
+
+    /* A forbidden publish: an asynchronous error, nothing delivered, still connected. */
+    pub_str(lim, "perm.forbidden", "nope");
+    flush(lim);
+    expect_perm_error(1, "Permissions Violation for Publish to \"perm.forbidden\"");
+    CHECK(natsConnection_Status(lim) == NATS_CONN_STATUS_CONNECTED, "limited connection dropped");
+    pub_str(lim, "perm.pub.b", "still allowed");
+    flush(lim);
+    flush(admin);
+    expect_msg(watch, "perm.pub.b", "still allowed");
+    CHECK(pending(watch) == 0, "admin saw the forbidden publish");
+
+    /* A forbidden subscription, and a denied subject inside an allowed wildcard: asynchronous
+     * errors, no messages (the wildcard subscription's deliveries are filtered too). */
+    OK(natsConnection_SubscribeSync(&other, lim, "perm.other"));
+    flush(lim);
+    expect_perm_error(2, "Permissions Violation for Subscription to \"perm.other\"");
+    OK(natsConnection_SubscribeSync(&secret, lim, "perm.sub.secret"));
+    flush(lim);
+    expect_perm_error(3, "Permissions Violation for Subscription to \"perm.sub.secret\"");
+    CHECK(natsConnection_Status(lim) == NATS_CONN_STATUS_CONNECTED, "limited connection dropped");
+    pub_str(admin, "perm.other", "x");
+    pub_str(admin, "perm.sub.secret", "secret");
+    pub_str(admin, "perm.sub.b", "open");
+    flush(admin);
+    flush(lim);
+    CHECK(pending(other) == 0 && pending(secret) == 0, "a refused subscription received messages");
+    expect_msg(sub, "perm.sub.b", "open");
+    CHECK(pending(sub) == 0, "the wildcard subscription received the denied subject");
+
+    /* allow_responses: the limited user may answer a request although the reply subject is
+     * outside its publish permissions. */
+    natsSubscription *svc = NULL;
+    OK(natsConnection_Subscribe(&svc, lim, "perm.svc", echo_cb, "answer:"));
+    flush(lim);
+    natsMsg *r = NULL;
+    OK(natsConnection_RequestString(&r, admin, "perm.svc", "question", WAIT_MS));
+    CHECK(data_is(r, "answer:question"), "wrong reply to the request");
+    natsMsg_Destroy(r);
+    round_trip(lim, "perm.both");
+
+    CHECK(latch_get(&perm_errors) == 3, "%d errors on the limited connection, want 3",
+          latch_get(&perm_errors));
+    CHECK(natsConnection_Status(lim) == NATS_CONN_STATUS_CONNECTED
+              && natsConnection_Status(admin) == NATS_CONN_STATUS_CONNECTED,
+          "a connection dropped");
+    natsSubscription_Destroy(svc);
+    natsSubscription_Destroy(secret);
+    natsSubscription_Destroy(other);
+    natsSubscription_Destroy(both);
+    natsSubscription_Destroy(sub);
+    natsSubscription_Destroy(watch);
+    finish(lim);
+    finish(admin);
+    check_no_async_errors();
+}
+
 static const struct {
     const char *name;
     void (*run)(void);
@@ -949,6 +1237,9 @@ static const struct {
     {"auto_unsubscribe", scenario_auto_unsubscribe},
     {"large_payloads", scenario_large_payloads},
     {"reconnect", scenario_reconnect},
+    {"auth_user_password", scenario_auth_user_password},
+    {"auth_token", scenario_auth_token},
+    {"auth_permissions", scenario_auth_permissions},
 };
 
 int main(int argc, char **argv)

@@ -5,9 +5,24 @@
 // Prints "PASS node/SCENARIO" and exits 0 on success; prints "FAIL node/SCENARIO: why" to
 // stderr and exits non-zero on any failure. Every wait is bounded. The reconnect scenario prints
 // "READY" on its own line once the test harness may restart the server.
+//
+// The auth_* scenarios take their credentials from environment variables set by the harness
+// (INTEROP_USER, INTEROP_PASS, INTEROP_TOKEN, INTEROP_NKEY_SEED, INTEROP_ADMIN_USER,
+// INTEROP_ADMIN_PASS); the server is started with the matching flags or configuration file.
+//
+// Usage: node interop_client.js gen_nkey -
+//   Prints a fresh user nkey pair, made with nats.js's nkeys, as "SEED S..." and "PUBLIC U...".
 "use strict";
 
-const { connect, headers, createInbox, ErrorCode, Events } = require("nats");
+const {
+  connect,
+  headers,
+  createInbox,
+  ErrorCode,
+  Events,
+  nkeyAuthenticator,
+  nkeys,
+} = require("nats");
 
 const WAIT = 10000; // upper bound for any single wait, ms
 const OVERALL = 30000; // upper bound for a whole scenario, ms
@@ -41,7 +56,9 @@ class Conns {
     this.asyncErrors = [];
   }
 
-  async open(opts = {}) {
+  // `onError` receives the connection's error status events; by default they are recorded as
+  // unexpected asynchronous errors.
+  async open(opts = {}, onError = (s) => this.asyncErrors.push(String(s.data))) {
     const nc = await within(
       connect({ servers: this.url, timeout: 5000, reconnect: false, ...opts }),
       WAIT,
@@ -51,7 +68,7 @@ class Conns {
     // Asynchronous errors reported by the server (-ERR) show up as status events.
     (async () => {
       for await (const s of nc.status()) {
-        if (s.type === Events.Error) this.asyncErrors.push(String(s.data));
+        if (s.type === Events.Error) onError(s);
       }
     })().catch(() => {});
     return nc;
@@ -577,8 +594,217 @@ scenarios.reconnect = async (c) => {
   check(s.msgs.length === 3 && str(s.msgs[2].data) === "mine", "own publish after restart");
 };
 
+// ---- authentication and authorization --------------------------------------------------------
+
+function env(name) {
+  const value = process.env[name];
+  check(value, `environment variable ${name} is not set (tests/interop.rs sets it)`);
+  return value;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitUntil(cond, what) {
+  const deadline = Date.now() + WAIT;
+  while (!cond()) {
+    check(Date.now() < deadline, `timed out after ${WAIT} ms: ${what}`);
+    await sleep(10);
+  }
+}
+
+// A message published on nc reaches nc's own subscription.
+async function roundTrip(nc, subject) {
+  const s = collect(nc, subject);
+  nc.publish(subject, enc.encode("round trip"));
+  await within(nc.flush(), WAIT, `flush (${subject})`);
+  check(s.msgs.length === 1 && str(s.msgs[0].data) === "round trip", `round trip on ${subject} failed`);
+  s.sub.unsubscribe();
+}
+
+// Connecting with these options must fail with the server's authorization error.
+async function expectAuthFailure(c, what, opts = {}) {
+  let nc;
+  try {
+    nc = await within(
+      connect({ servers: c.url, timeout: 5000, reconnect: false, ...opts }),
+      WAIT,
+      `${what}: connect`,
+    );
+  } catch (err) {
+    if (err instanceof Failure) throw err;
+    check(
+      err.code === ErrorCode.AuthorizationViolation && err.message.includes("'Authorization Violation'"),
+      `${what}: connect failed with ${err.code} (${err.message}), want ${ErrorCode.AuthorizationViolation}`,
+    );
+    return;
+  }
+  await nc.close();
+  throw new Failure(`${what}: connect succeeded, want an authorization violation`);
+}
+
+// nats.js takes credentials only as options (it ignores any in the server URL).
+scenarios.auth_user_password = async (c) => {
+  const user = env("INTEROP_USER");
+  const pass = env("INTEROP_PASS");
+  const a = await c.open({ user, pass });
+  const b = await c.open({ user, pass });
+  await roundTrip(a, "interop.auth.a");
+  const s = collect(b, "interop.auth.cross");
+  await within(b.flush(), WAIT, "flush");
+  a.publish("interop.auth.cross", enc.encode("across"));
+  await within(a.flush(), WAIT, "flush");
+  await within(b.flush(), WAIT, "flush");
+  check(s.msgs.length === 1 && str(s.msgs[0].data) === "across", "cross-connection message missing");
+
+  await expectAuthFailure(c, "wrong password", { user, pass: pass + "x" });
+  await expectAuthFailure(c, "unknown user", { user: user + "x", pass });
+  await expectAuthFailure(c, "token instead of user/password", { token: pass });
+  await expectAuthFailure(c, "no credentials");
+
+  // The rejected attempts did not disturb the authenticated connections.
+  await roundTrip(a, "interop.auth.a.after");
+  await roundTrip(b, "interop.auth.b.after");
+  c.checkNoAsyncErrors();
+};
+
+scenarios.auth_token = async (c) => {
+  const token = env("INTEROP_TOKEN");
+  const nc = await c.open({ token });
+  await roundTrip(nc, "interop.auth.token");
+
+  await expectAuthFailure(c, "wrong token", { token: token + "x" });
+  await expectAuthFailure(c, "user/password instead of the token", { user: token, pass: token });
+  await expectAuthFailure(c, "no credentials");
+
+  await roundTrip(nc, "interop.auth.token.after");
+  c.checkNoAsyncErrors();
+};
+
+scenarios.auth_nkey = async (c) => {
+  const seed = env("INTEROP_NKEY_SEED");
+  const nc = await c.open({ authenticator: nkeyAuthenticator(enc.encode(seed)) });
+  await roundTrip(nc, "interop.auth.nkey");
+
+  const other = nkeys.createUser().getSeed();
+  await expectAuthFailure(c, "a different seed", { authenticator: nkeyAuthenticator(other) });
+  await expectAuthFailure(c, "no credentials");
+
+  await roundTrip(nc, "interop.auth.nkey.after");
+  c.checkNoAsyncErrors();
+};
+
+// The server configuration (tests/interop.rs, permissions_conf) gives the limited user:
+// publish ["perm.pub.>", "perm.both"]; subscribe allow ["perm.sub.>", "perm.both", "perm.svc"],
+// deny ["perm.sub.secret"]; allow_responses. The admin user may do anything.
+scenarios.auth_permissions = async (c) => {
+  const flush = (nc) => within(nc.flush(), WAIT, "flush");
+  // Take the collected messages, as "subject payload" strings.
+  const seen = (msgs) =>
+    msgs.splice(0).map((m) => (m.error ? `error ${m.error.message}` : `${m.subject} ${str(m.data)}`));
+  const admin = await c.open({ user: env("INTEROP_ADMIN_USER"), pass: env("INTEROP_ADMIN_PASS") });
+  const events = [];
+  const lim = await c.open({ user: env("INTEROP_USER"), pass: env("INTEROP_PASS") }, (s) => events.push(s));
+  const watch = collect(admin, "perm.>");
+  await flush(admin);
+
+  // Permitted subscriptions and publications work.
+  const sub = collect(lim, "perm.sub.>");
+  const both = collect(lim, "perm.both");
+  await flush(lim);
+  admin.publish("perm.sub.a", enc.encode("to limited"));
+  await flush(admin);
+  lim.publish("perm.pub.a", enc.encode("from limited"));
+  lim.publish("perm.both", enc.encode("both ways"));
+  await flush(lim);
+  await flush(admin);
+  let got = seen(sub.msgs);
+  check(eq(got, ["perm.sub.a to limited"]), `limited got ${got}`);
+  got = seen(both.msgs);
+  check(eq(got, ["perm.both both ways"]), `limited's own message: ${got}`);
+  got = seen(watch.msgs);
+  const want = ["perm.sub.a to limited", "perm.pub.a from limited", "perm.both both ways"];
+  check(eq(got, want), `admin saw ${got}, want ${want}`);
+  check(events.length === 0, `errors for permitted operations: ${JSON.stringify(events)}`);
+
+  // A forbidden publish: an error status event naming the subject (which nats.js parses out of
+  // 'Permissions Violation for Publish to "perm.forbidden"'), nothing delivered, still connected.
+  const isViolation = (e, operation, subject) =>
+    e.data === ErrorCode.PermissionsViolation &&
+    e.permissionContext &&
+    e.permissionContext.operation === operation &&
+    e.permissionContext.subject === subject;
+  lim.publish("perm.forbidden", enc.encode("nope"));
+  await flush(lim);
+  await waitUntil(
+    () => events.some((e) => isViolation(e, "publish", "perm.forbidden")),
+    "publish violation event",
+  );
+  check(!lim.isClosed(), "limited connection closed after a forbidden publish");
+  lim.publish("perm.pub.b", enc.encode("still allowed"));
+  await flush(lim);
+  await flush(admin);
+  got = seen(watch.msgs);
+  check(eq(got, ["perm.pub.b still allowed"]), `after the forbidden publish admin saw ${got}`);
+
+  // A forbidden subscription: its callback gets the server's error and it is closed; a denied
+  // subject inside an allowed wildcard is refused too, and filtered out of the wildcard's
+  // deliveries.
+  const other = collect(lim, "perm.other");
+  const secret = collect(lim, "perm.sub.secret");
+  await flush(lim);
+  await waitUntil(() => other.msgs.length > 0 && secret.msgs.length > 0, "subscription violations");
+  for (const [s, subject] of [[other, "perm.other"], [secret, "perm.sub.secret"]]) {
+    const errs = s.msgs.filter((m) => m.error).map((m) => m.error);
+    const text = `Permissions Violation for Subscription to "${subject}"`;
+    check(
+      errs.length === 1 && errs[0].code === ErrorCode.PermissionsViolation && errs[0].message.includes(text),
+      `subscription to ${subject}: errors ${errs.map((e) => `${e.code} ${e.message}`)}, want ${text}`,
+    );
+    check(s.sub.isClosed(), `subscription to ${subject} not closed after the violation`);
+    s.msgs.splice(0);
+  }
+  await waitUntil(
+    () =>
+      events.some((e) => isViolation(e, "subscription", "perm.other")) &&
+      events.some((e) => isViolation(e, "subscription", "perm.sub.secret")),
+    "subscription violation events",
+  );
+  check(!lim.isClosed(), "limited connection closed after a forbidden subscription");
+  admin.publish("perm.other", enc.encode("x"));
+  admin.publish("perm.sub.secret", enc.encode("secret"));
+  admin.publish("perm.sub.b", enc.encode("open"));
+  await flush(admin);
+  await flush(lim);
+  check(other.msgs.length === 0 && secret.msgs.length === 0, "a refused subscription received messages");
+  check(lim.stats().inMsgs === 3, `limited received ${lim.stats().inMsgs} messages in all, want 3`);
+  got = seen(sub.msgs);
+  check(eq(got, ["perm.sub.b open"]), `wildcard subscription got ${got}, want only perm.sub.b`);
+
+  // allow_responses: the limited user may answer a request although the reply subject is
+  // outside its publish permissions.
+  lim.subscribe("perm.svc", { callback: (err, msg) => !err && msg.respond(enc.encode("answer")) });
+  await flush(lim);
+  const r = await admin.request("perm.svc", enc.encode("question"), { timeout: WAIT });
+  check(str(r.data) === "answer", `reply ${str(r.data)}`);
+  await roundTrip(lim, "perm.both");
+
+  check(events.length === 3, `limited connection error events: ${JSON.stringify(events)}, want 3`);
+  check(!lim.isClosed() && !admin.isClosed(), "a connection closed");
+  c.checkNoAsyncErrors();
+};
+
+function genNkey() {
+  const kp = nkeys.createUser();
+  console.log(`SEED ${dec.decode(kp.getSeed())}`);
+  console.log(`PUBLIC ${kp.getPublicKey()}`);
+}
+
 async function main() {
   const [name, url] = process.argv.slice(2);
+  if (name === "gen_nkey" && url === "-") {
+    genNkey();
+    process.exit(0);
+  }
   if (!name || !url || !scenarios[name]) {
     console.error(`usage: node interop_client.js {${Object.keys(scenarios).join("|")}} URL`);
     process.exit(2);

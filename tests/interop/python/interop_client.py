@@ -5,16 +5,27 @@ Usage: interop_client.py SCENARIO URL
 Prints "PASS python/SCENARIO" and exits 0 on success; prints "FAIL python/SCENARIO: why" to
 stderr and exits non-zero on any failure. Every wait is bounded. The reconnect scenario prints
 "READY" on its own line once the test harness may restart the server.
+
+The auth_* scenarios take their credentials from environment variables set by the harness
+(INTEROP_USER, INTEROP_PASS, INTEROP_TOKEN, INTEROP_NKEY_SEED, INTEROP_ADMIN_USER,
+INTEROP_ADMIN_PASS); the server is started with the matching flags or configuration file.
+
+Usage: interop_client.py gen_nkey -
+    Prints a fresh user nkey pair, made with the nkeys package, as "SEED S..." and "PUBLIC U...".
 """
 
 import asyncio
 import importlib.metadata
+import os
 import sys
+import tempfile
 import time
 import traceback
+import urllib.parse
 
 import nats
 import nats.errors
+import nkeys
 
 WAIT = 10.0  # upper bound for any single wait, seconds
 OVERALL = 30.0  # upper bound for a whole scenario, seconds
@@ -579,6 +590,229 @@ async def scenario_reconnect(c):
     check(m.data == b"mine", f"own publish after restart got {m.data!r}")
 
 
+# ---- authentication and authorization --------------------------------------------------------
+
+
+def env(name):
+    value = os.environ.get(name)
+    check(value, f"environment variable {name} is not set (tests/interop.rs sets it)")
+    return value
+
+
+def with_userinfo(url, userinfo):
+    """The server URL with credentials embedded: nats://USERINFO@host:port."""
+    check(
+        urllib.parse.quote(userinfo, safe=":") == userinfo,
+        f"credentials {userinfo!r} would need URL escaping",
+    )
+    u = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((u.scheme, f"{userinfo}@{u.netloc}", u.path, u.query, u.fragment))
+
+
+def new_user_seed():
+    """A fresh, random user nkey seed (S...) that no server configuration knows."""
+    return nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER).decode()
+
+
+async def round_trip(nc, subject):
+    """A message published on nc reaches nc's own subscription."""
+    sub = await nc.subscribe(subject)
+    await sync(nc)
+    await nc.publish(subject, b"round trip")
+    await sync(nc)
+    m = await sub.next_msg(timeout=WAIT)
+    check(
+        m.subject == subject and m.data == b"round trip",
+        f"round trip on {subject}: got {m.subject} {m.data!r}",
+    )
+    await sub.unsubscribe()
+
+
+async def expect_auth_failure(c, what, **kwargs):
+    """Connecting with these options must fail with the server's authorization error."""
+    reported = []
+
+    async def error_cb(e):
+        reported.append(repr(e))
+
+    opts = dict(servers=[c.url], connect_timeout=5, allow_reconnect=False, error_cb=error_cb)
+    opts.update(kwargs)
+    try:
+        nc = await asyncio.wait_for(nats.connect(**opts), WAIT)
+    except nats.errors.Error as e:
+        # nats-py raises the server's -ERR line as it is.
+        check(
+            "'Authorization Violation'" in str(e),
+            f"{what}: connect failed with {e!r} (reported: {reported}), want 'Authorization Violation'",
+        )
+        return
+    connected = nc.is_connected
+    await nc.close()
+    raise Failure(f"{what}: connect succeeded (is_connected={connected}), want 'Authorization Violation'")
+
+
+async def scenario_auth_user_password(c):
+    user, password = env("INTEROP_USER"), env("INTEROP_PASS")
+    # Credentials in the URL, and as connect options.
+    by_url = await c.open(servers=[with_userinfo(c.url, f"{user}:{password}")])
+    await round_trip(by_url, "interop.auth.url")
+    by_opts = await c.open(user=user, password=password)
+    await round_trip(by_opts, "interop.auth.opts")
+    sub = await by_url.subscribe("interop.auth.cross")
+    await sync(by_url)
+    await by_opts.publish("interop.auth.cross", b"across")
+    await sync(by_opts)
+    m = await sub.next_msg(timeout=WAIT)
+    check(m.data == b"across", f"cross-connection message {m.data!r}")
+
+    bad = password + "x"
+    await expect_auth_failure(c, "wrong password in the URL", servers=[with_userinfo(c.url, f"{user}:{bad}")])
+    await expect_auth_failure(c, "wrong password as options", user=user, password=bad)
+    await expect_auth_failure(c, "unknown user", user=user + "x", password=password)
+    await expect_auth_failure(c, "token instead of user/password", token=password)
+    await expect_auth_failure(c, "no credentials")
+
+    # The rejected attempts did not disturb the authenticated connections.
+    await round_trip(by_url, "interop.auth.url.after")
+    await round_trip(by_opts, "interop.auth.opts.after")
+    c.check_no_async_errors()
+
+
+async def scenario_auth_token(c):
+    token = env("INTEROP_TOKEN")
+    by_url = await c.open(servers=[with_userinfo(c.url, token)])
+    await round_trip(by_url, "interop.auth.url")
+    by_opts = await c.open(token=token)
+    await round_trip(by_opts, "interop.auth.opts")
+
+    bad = token + "x"
+    await expect_auth_failure(c, "wrong token in the URL", servers=[with_userinfo(c.url, bad)])
+    await expect_auth_failure(c, "wrong token as option", token=bad)
+    await expect_auth_failure(c, "user/password instead of the token", user=token, password=token)
+    await expect_auth_failure(c, "no credentials")
+
+    await round_trip(by_url, "interop.auth.url.after")
+    await round_trip(by_opts, "interop.auth.opts.after")
+    c.check_no_async_errors()
+
+
+async def scenario_auth_nkey(c):
+    seed = env("INTEROP_NKEY_SEED")
+    # The seed as a string, and from a file.
+    by_str = await c.open(nkeys_seed_str=seed)
+    await round_trip(by_str, "interop.auth.nkey.str")
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "user.nk")
+        with open(path, "w") as f:
+            f.write(seed + "\n")
+        by_file = await c.open(nkeys_seed=path)
+    await round_trip(by_file, "interop.auth.nkey.file")
+
+    await expect_auth_failure(c, "a different seed", nkeys_seed_str=new_user_seed())
+    await expect_auth_failure(c, "no credentials")
+
+    await round_trip(by_str, "interop.auth.nkey.str.after")
+    await round_trip(by_file, "interop.auth.nkey.file.after")
+    c.check_no_async_errors()
+
+
+async def wait_for_error(errors, want, what):
+    """Wait until the error callback has reported an error containing `want`. nats-py hands on
+    the server's -ERR text in lower case, so the comparison ignores case."""
+    deadline = time.monotonic() + WAIT
+    while not any(want.lower() in e.lower() for e in errors):
+        check(time.monotonic() < deadline, f"{what}: no error containing {want!r}; errors: {errors}")
+        await asyncio.sleep(0.01)
+
+
+async def scenario_auth_permissions(c):
+    """The server configuration (tests/interop.rs, permissions_conf) gives the limited user:
+    publish ["perm.pub.>", "perm.both"]; subscribe allow ["perm.sub.>", "perm.both", "perm.svc"],
+    deny ["perm.sub.secret"]; allow_responses. The admin user may do anything."""
+    admin = await c.open(user=env("INTEROP_ADMIN_USER"), password=env("INTEROP_ADMIN_PASS"))
+    errors = []
+
+    async def limited_error_cb(e):
+        errors.append(str(e))
+
+    lim = await c.open(user=env("INTEROP_USER"), password=env("INTEROP_PASS"), error_cb=limited_error_cb)
+    watch = await admin.subscribe("perm.>")
+    await sync(admin)
+
+    # Permitted subscriptions and publications work.
+    sub = await lim.subscribe("perm.sub.>")
+    both = await lim.subscribe("perm.both")
+    await sync(lim)
+    await admin.publish("perm.sub.a", b"to limited")
+    await sync(admin)
+    await lim.publish("perm.pub.a", b"from limited")
+    await lim.publish("perm.both", b"both ways")
+    await sync(lim)
+    await sync(admin)
+    m = await sub.next_msg(timeout=WAIT)
+    check((m.subject, m.data) == ("perm.sub.a", b"to limited"), f"limited got {m.subject} {m.data!r}")
+    m = await both.next_msg(timeout=WAIT)
+    check(m.data == b"both ways", f"limited's own message came back as {m.data!r}")
+    seen = [(m.subject, m.data) for m in await take_pending(watch)]
+    want = [("perm.sub.a", b"to limited"), ("perm.pub.a", b"from limited"), ("perm.both", b"both ways")]
+    check(seen == want, f"admin saw {seen}, want {want}")
+    check(not errors, f"errors for permitted operations: {errors}")
+
+    # A forbidden publish: an asynchronous error, nothing delivered, the connection stays up.
+    await lim.publish("perm.forbidden", b"nope")
+    await sync(lim)
+    await wait_for_error(errors, 'Permissions Violation for Publish to "perm.forbidden"', "forbidden publish")
+    check(lim.is_connected, "limited connection dropped after a forbidden publish")
+    await lim.publish("perm.pub.b", b"still allowed")
+    await sync(lim)
+    await sync(admin)
+    seen = [(m.subject, m.data) for m in await take_pending(watch)]
+    check(seen == [("perm.pub.b", b"still allowed")], f"after the forbidden publish admin saw {seen}")
+
+    # A forbidden subscription: an asynchronous error, no messages, the connection stays up.
+    other = await lim.subscribe("perm.other")
+    await sync(lim)
+    await wait_for_error(
+        errors, 'Permissions Violation for Subscription to "perm.other"', "forbidden subscription"
+    )
+    # A denied subject inside an allowed wildcard: refused as a subscription, and filtered out
+    # of the wildcard subscription's deliveries.
+    secret = await lim.subscribe("perm.sub.secret")
+    await sync(lim)
+    await wait_for_error(
+        errors, 'Permissions Violation for Subscription to "perm.sub.secret"', "denied subscription"
+    )
+    check(lim.is_connected, "limited connection dropped after a forbidden subscription")
+    await admin.publish("perm.other", b"x")
+    await admin.publish("perm.sub.secret", b"secret")
+    await admin.publish("perm.sub.b", b"open")
+    await sync(admin)
+    await sync(lim)
+    check(other.pending_msgs == 0, f"forbidden subscription received {other.pending_msgs} messages")
+    check(secret.pending_msgs == 0, f"denied subscription received {secret.pending_msgs} messages")
+    got = [(m.subject, m.data) for m in await take_pending(sub)]
+    check(got == [("perm.sub.b", b"open")], f"wildcard subscription got {got}, want only perm.sub.b")
+
+    # allow_responses: the limited user may answer a request although the reply subject is
+    # outside its publish permissions.
+    async def service(msg):
+        await lim.publish(msg.reply, b"answer")
+
+    await lim.subscribe("perm.svc", cb=service)
+    await sync(lim)
+    resp = await admin.request("perm.svc", b"question", timeout=WAIT)
+    check(resp.data == b"answer", f"reply {resp.data!r}")
+    await round_trip(lim, "perm.both")
+
+    want_errors = ['"perm.forbidden"', '"perm.other"', '"perm.sub.secret"']
+    check(
+        len(errors) == len(want_errors) and all(w in e.lower() for w, e in zip(want_errors, errors)),
+        f"limited connection errors {errors}, want one each for {want_errors}",
+    )
+    check(lim.is_connected and admin.is_connected, "a connection dropped")
+    c.check_no_async_errors()
+
+
 SCENARIOS = {
     "connect": scenario_connect,
     "pubsub": scenario_pubsub,
@@ -592,7 +826,18 @@ SCENARIOS = {
     "auto_unsubscribe": scenario_auto_unsubscribe,
     "large_payloads": scenario_large_payloads,
     "reconnect": scenario_reconnect,
+    "auth_user_password": scenario_auth_user_password,
+    "auth_token": scenario_auth_token,
+    "auth_nkey": scenario_auth_nkey,
+    "auth_permissions": scenario_auth_permissions,
 }
+
+
+def gen_nkey():
+    seed = new_user_seed()
+    print(f"SEED {seed}")
+    print(f"PUBLIC {nkeys.from_seed(seed.encode()).public_key.decode()}")
+    return 0
 
 
 async def run(name, url):
@@ -607,6 +852,8 @@ async def run(name, url):
 
 
 def main():
+    if sys.argv[1:] == ["gen_nkey", "-"]:
+        return gen_nkey()
     if len(sys.argv) != 3 or sys.argv[1] not in SCENARIOS:
         print(f"usage: {sys.argv[0]} {{{'|'.join(SCENARIOS)}}} URL", file=sys.stderr)
         return 2

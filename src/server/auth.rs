@@ -1,0 +1,456 @@
+//! Client authentication and permissions, built once from the options.
+//!
+//! [`Auth::authenticate`] checks a CONNECT's credentials the way nats-server does: an nkey
+//! signature over the nonce, a user from the users list (password plain or bcrypt), the token,
+//! or the single user/password; it returns the permissions of whoever it was. [`Perms`] answers
+//! "may this client publish to / subscribe to / receive on this subject?" with small sublists
+//! of the allow and deny patterns.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::conf::auth::{Authorization, Permissions, ResponsePermission, SubjectPermission};
+use crate::conf::Options;
+use crate::proto::nkey;
+use crate::sublist::Sublist;
+
+/// Allow and deny patterns for one direction.
+pub struct SubjectRules {
+    allow: Option<Sublist<u32>>,
+    deny: Option<Sublist<u32>>,
+    /// The deny patterns as written, to tell whether a wildcard subscription overlaps them.
+    pub deny_patterns: Vec<String>,
+}
+
+fn compile_list(list: &[String]) -> Sublist<u32> {
+    let mut sl = Sublist::new();
+    for (i, s) in list.iter().enumerate() {
+        // Subjects were validated when the configuration was read.
+        let _ = sl.insert(s.as_bytes(), None, i as u32);
+    }
+    sl
+}
+
+impl SubjectRules {
+    fn new(p: &SubjectPermission) -> SubjectRules {
+        SubjectRules {
+            allow: p.allow.as_deref().map(compile_list),
+            deny: p.deny.as_deref().map(compile_list),
+            deny_patterns: p.deny.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Whether `subject` (which may hold wildcards, matched token for token) is allowed.
+    pub fn allows(&self, subject: &[u8]) -> bool {
+        let allowed = self
+            .allow
+            .as_ref()
+            .is_none_or(|a| !a.collect(subject).is_empty());
+        allowed && !self.denies(subject)
+    }
+
+    pub fn denies(&self, subject: &[u8]) -> bool {
+        self.deny
+            .as_ref()
+            .is_some_and(|d| !d.collect(subject).is_empty())
+    }
+}
+
+/// A user's compiled permissions.
+pub struct Perms {
+    pub publish: Option<SubjectRules>,
+    pub subscribe: Option<SubjectRules>,
+    pub response: Option<ResponsePermission>,
+}
+
+impl Perms {
+    pub fn new(p: &Permissions) -> Perms {
+        Perms {
+            publish: p.publish.as_ref().map(SubjectRules::new),
+            subscribe: p.subscribe.as_ref().map(SubjectRules::new),
+            response: p.response.clone(),
+        }
+    }
+
+    pub fn can_publish(&self, subject: &[u8]) -> bool {
+        self.publish.as_ref().is_none_or(|r| r.allows(subject))
+    }
+
+    pub fn can_subscribe(&self, subject: &[u8]) -> bool {
+        self.subscribe.as_ref().is_none_or(|r| r.allows(subject))
+    }
+
+    /// Whether a message on `subject` must be withheld from this client (a wildcard
+    /// subscription can cover subjects its deny list names).
+    pub fn denies_delivery(&self, subject: &[u8]) -> bool {
+        self.subscribe.as_ref().is_some_and(|r| r.denies(subject))
+    }
+
+    pub fn has_subscribe_deny(&self) -> bool {
+        self.subscribe
+            .as_ref()
+            .is_some_and(|r| !r.deny_patterns.is_empty())
+    }
+}
+
+/// Who a client turned out to be.
+pub struct Identity {
+    /// For log lines: the user name or nkey.
+    pub name: String,
+    pub perms: Option<Arc<Perms>>,
+}
+
+/// Credentials a client presents in CONNECT.
+#[derive(Default)]
+pub struct Credentials<'a> {
+    pub user: Option<&'a str>,
+    pub pass: Option<&'a str>,
+    pub token: Option<&'a str>,
+    pub nkey: Option<&'a str>,
+    pub sig: Option<&'a str>,
+}
+
+struct UserEntry {
+    password: String,
+    perms: Option<Arc<Perms>>,
+}
+
+/// The server's authentication configuration, compiled.
+pub struct Auth {
+    pub required: bool,
+    pub timeout: Duration,
+    /// Whether INFO carries a nonce (nkey users are configured).
+    pub wants_nonce: bool,
+    users: HashMap<String, UserEntry>,
+    nkeys: HashMap<String, Option<Arc<Perms>>>,
+    single: Option<(String, String)>,
+    token: Option<String>,
+    no_auth_user: Option<String>,
+}
+
+impl Auth {
+    pub fn new(o: &Options) -> Auth {
+        let a: &Authorization = &o.auth;
+        let users = a
+            .users
+            .iter()
+            .map(|u| {
+                let perms = u.permissions.as_ref().map(|p| Arc::new(Perms::new(p)));
+                (
+                    u.username.clone(),
+                    UserEntry {
+                        password: u.password.clone(),
+                        perms,
+                    },
+                )
+            })
+            .collect();
+        let nkeys = a
+            .nkeys
+            .iter()
+            .map(|n| {
+                (
+                    n.nkey.clone(),
+                    n.permissions.as_ref().map(|p| Arc::new(Perms::new(p))),
+                )
+            })
+            .collect();
+        let single = a
+            .user
+            .clone()
+            .map(|u| (u, a.password.clone().unwrap_or_default()));
+        Auth {
+            required: a.required(),
+            timeout: a.timeout,
+            wants_nonce: !a.nkeys.is_empty(),
+            users,
+            nkeys,
+            single,
+            token: a.token.clone(),
+            no_auth_user: o.no_auth_user.clone(),
+        }
+    }
+
+    /// Check credentials; `Err` carries the name to log ("" when none was given).
+    pub fn authenticate(
+        &self,
+        c: &Credentials<'_>,
+        nonce: Option<&[u8]>,
+    ) -> Result<Identity, String> {
+        if !self.required {
+            return Ok(Identity {
+                name: String::new(),
+                perms: None,
+            });
+        }
+        if let Some(key) = c.nkey {
+            if let Some(perms) = self.nkeys.get(key) {
+                let ok = match (nonce, c.sig) {
+                    (Some(n), Some(sig)) => nkey::verify(key, n, sig),
+                    _ => false,
+                };
+                return if ok {
+                    Ok(Identity {
+                        name: key.to_string(),
+                        perms: perms.clone(),
+                    })
+                } else {
+                    Err(key.into())
+                };
+            }
+            if self.users.is_empty() && self.single.is_none() && self.token.is_none() {
+                return Err(key.into());
+            }
+        }
+        if !self.users.is_empty() {
+            let name = match (c.user, &self.no_auth_user) {
+                (Some(u), _) => u,
+                (None, Some(u)) if c.pass.is_none() && c.token.is_none() && c.nkey.is_none() => {
+                    return match self.users.get(u) {
+                        Some(e) => Ok(Identity {
+                            name: u.clone(),
+                            perms: e.perms.clone(),
+                        }),
+                        None => Err(String::new()),
+                    };
+                }
+                _ => return Err(c.user.unwrap_or("").to_string()),
+            };
+            return match self.users.get(name) {
+                Some(e) if password_matches(&e.password, c.pass.unwrap_or("")) => Ok(Identity {
+                    name: name.to_string(),
+                    perms: e.perms.clone(),
+                }),
+                _ => Err(name.to_string()),
+            };
+        }
+        if let Some(token) = &self.token {
+            return match c.token {
+                Some(t) if password_matches(token, t) => Ok(Identity {
+                    name: String::new(),
+                    perms: None,
+                }),
+                _ => Err(c.user.unwrap_or("").to_string()),
+            };
+        }
+        if let Some((user, pass)) = &self.single {
+            let ok = c.user == Some(user.as_str()) && password_matches(pass, c.pass.unwrap_or(""));
+            return if ok {
+                Ok(Identity {
+                    name: user.clone(),
+                    perms: None,
+                })
+            } else {
+                Err(c.user.unwrap_or("").into())
+            };
+        }
+        Err(String::new())
+    }
+}
+
+/// Whether `s` looks like a bcrypt hash, as nats-server decides it (`$2a$`, `$2b$`, ... `$NN$`).
+pub fn is_bcrypt(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 7 || !s.starts_with("$2") {
+        return false;
+    }
+    let rest = match b[2] {
+        b'a' | b'b' | b'x' | b'y' => &b[3..],
+        _ => &b[2..],
+    };
+    rest.len() >= 4
+        && rest[0] == b'$'
+        && rest[1].is_ascii_digit()
+        && rest[2].is_ascii_digit()
+        && rest[3] == b'$'
+}
+
+/// Compare a configured secret (plain or bcrypt) with what the client sent, in constant time for
+/// plain secrets.
+pub fn password_matches(configured: &str, given: &str) -> bool {
+    if is_bcrypt(configured) {
+        return bcrypt::verify(given, configured).unwrap_or(false);
+    }
+    let (a, b) = (configured.as_bytes(), given.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= (a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0)) as usize;
+    }
+    diff == 0
+}
+
+/// Reply subjects a client may answer once although its publish permissions would not allow
+/// them (`allow_responses`).
+#[derive(Default)]
+pub struct Replies {
+    map: HashMap<Box<[u8]>, (i64, Option<Instant>)>,
+}
+
+impl Replies {
+    /// Note a request delivered to the client with reply subject `reply`.
+    pub fn add(&mut self, reply: &[u8], rp: &ResponsePermission) {
+        let now = Instant::now();
+        if self.map.len() >= 4096 {
+            self.map.retain(|_, (_, exp)| exp.is_none_or(|e| e > now));
+        }
+        let expires = (!rp.expires.is_zero()).then(|| now + rp.expires);
+        self.map.insert(reply.into(), (0, expires));
+    }
+
+    /// Use one response to `subject`, if allowed.
+    pub fn take(&mut self, subject: &[u8], rp: &ResponsePermission) -> bool {
+        let now = Instant::now();
+        let Some((n, exp)) = self.map.get_mut(subject) else {
+            return false;
+        };
+        if exp.is_some_and(|e| e <= now) {
+            self.map.remove(subject);
+            return false;
+        }
+        *n += 1;
+        if rp.max_msgs > 0 && *n >= rp.max_msgs {
+            self.map.remove(subject);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conf::auth::User;
+
+    fn opts_with(users: Vec<User>) -> Options {
+        let mut o = Options::default();
+        o.auth.users = users;
+        o
+    }
+
+    #[test]
+    fn bcrypt_detection() {
+        assert!(is_bcrypt(
+            "$2a$11$V1qrpBt8/SLfEBr4NJq4T.2mg8chx8.MTblUiTBOLV3MKDeAy.f7u"
+        ));
+        assert!(is_bcrypt("$2b$04$xxxx"));
+        assert!(!is_bcrypt("$2a$1x$"));
+        assert!(!is_bcrypt("plain"));
+    }
+
+    #[test]
+    fn users_plain_and_bcrypt() {
+        let hash = bcrypt::hash("pw2", 4).unwrap();
+        let auth = Auth::new(&opts_with(vec![
+            User {
+                username: "a".into(),
+                password: "pw1".into(),
+                permissions: None,
+            },
+            User {
+                username: "b".into(),
+                password: hash,
+                permissions: None,
+            },
+        ]));
+        let ok = |u, p| {
+            auth.authenticate(
+                &Credentials {
+                    user: Some(u),
+                    pass: Some(p),
+                    ..Default::default()
+                },
+                None,
+            )
+            .is_ok()
+        };
+        assert!(ok("a", "pw1"));
+        assert!(!ok("a", "pw2"));
+        assert!(ok("b", "pw2"));
+        assert!(!ok("b", "pw1"));
+        assert!(!ok("c", "pw1"));
+        assert!(auth.authenticate(&Credentials::default(), None).is_err());
+    }
+
+    #[test]
+    fn token_and_single_user() {
+        let mut o = Options::default();
+        o.auth.token = Some("s3cr3t".into());
+        let auth = Auth::new(&o);
+        assert!(auth
+            .authenticate(
+                &Credentials {
+                    token: Some("s3cr3t"),
+                    ..Default::default()
+                },
+                None
+            )
+            .is_ok());
+        assert!(auth
+            .authenticate(
+                &Credentials {
+                    token: Some("nope"),
+                    ..Default::default()
+                },
+                None
+            )
+            .is_err());
+        let mut o = Options::default();
+        o.auth.user = Some("u".into());
+        o.auth.password = Some("p".into());
+        let auth = Auth::new(&o);
+        assert!(auth
+            .authenticate(
+                &Credentials {
+                    user: Some("u"),
+                    pass: Some("p"),
+                    ..Default::default()
+                },
+                None
+            )
+            .is_ok());
+        assert!(auth
+            .authenticate(
+                &Credentials {
+                    user: Some("u"),
+                    pass: Some("x"),
+                    ..Default::default()
+                },
+                None
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn permissions_allow_and_deny() {
+        let p = Perms::new(&Permissions {
+            publish: Some(SubjectPermission {
+                allow: Some(vec!["foo.>".into()]),
+                deny: Some(vec!["foo.secret".into()]),
+            }),
+            subscribe: Some(SubjectPermission {
+                allow: None,
+                deny: Some(vec!["admin.>".into()]),
+            }),
+            response: None,
+        });
+        assert!(p.can_publish(b"foo.bar"));
+        assert!(!p.can_publish(b"foo.secret"));
+        assert!(!p.can_publish(b"bar"));
+        assert!(p.can_subscribe(b"anything"));
+        assert!(!p.can_subscribe(b"admin.x"));
+        // A wildcard subscription is allowed, but deliveries on denied subjects are withheld.
+        assert!(p.can_subscribe(b">"));
+        assert!(p.denies_delivery(b"admin.x"));
+        assert!(!p.denies_delivery(b"public.x"));
+    }
+
+    #[test]
+    fn replies_are_single_use_by_default() {
+        let rp = ResponsePermission::default();
+        let mut r = Replies::default();
+        r.add(b"_INBOX.1", &rp);
+        assert!(r.take(b"_INBOX.1", &rp));
+        assert!(!r.take(b"_INBOX.1", &rp));
+        assert!(!r.take(b"_INBOX.2", &rp));
+    }
+}
