@@ -56,8 +56,6 @@ fn later_features_are_refused_not_ignored() {
     let cases: &[&[&str]] = &[
         &["-m", "8222"],
         &["-ms", "8222"],
-        &["--tls"],
-        &["--tlscert", "c.pem"],
         &["--routes", "nats://127.0.0.1:6222"],
         &["--cluster", "nats://127.0.0.1:6222"],
         &["--cluster_name", "c"],

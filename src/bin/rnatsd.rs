@@ -10,7 +10,13 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (opts, warnings) = match flags::parse(&args) {
         Ok(Command::Run(o, w)) => (o, w),
-        Ok(Command::TestConfig(path, warnings)) => {
+        Ok(Command::TestConfig(path, warnings, opts)) => {
+            if let Some(t) = &opts.tls {
+                if let Err(e) = server::tls::server_config(t) {
+                    eprintln!("rnatsd: {}: TLS configuration error: {e}\n", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
             if warnings.is_empty() {
                 eprintln!("rnatsd: configuration file {} is valid", path.display());
                 return ExitCode::SUCCESS;
@@ -27,7 +33,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Command::HelpTls) => {
-            println!("TLS is not yet supported by rnatsd.");
+            print!("{}", server::tls::help_text());
             return ExitCode::SUCCESS;
         }
         Err(e) if !e.show_usage => {

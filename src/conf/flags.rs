@@ -12,7 +12,7 @@ pub enum Command {
     /// Run with these options; the warnings (from the configuration file) are to be logged.
     Run(Box<Options>, Vec<String>),
     /// `-t`: the configuration file is valid (warnings, if any, make it invalid).
-    TestConfig(PathBuf, Vec<String>),
+    TestConfig(PathBuf, Vec<String>, Box<Options>),
     Help,
     Version,
     HelpTls,
@@ -85,7 +85,7 @@ Authorization Options:
         --pass <password>            Password required for connections
         --auth <token>               Authorization token required for connections
 
-TLS Options (not yet supported):
+TLS Options:
         --tls                        Enable TLS, do not verify clients (default: false)
         --tlscert <file>             Server certificate file
         --tlskey <file>              Private key for server certificate
@@ -121,11 +121,6 @@ const NOT_YET: &[(&str, &str, bool)] = &[
     ("", "jetstream", false),
     ("", "sd", true),
     ("", "store_dir", true),
-    ("", "tls", false),
-    ("", "tlscert", true),
-    ("", "tlskey", true),
-    ("", "tlsverify", false),
-    ("", "tlscacert", true),
     ("", "routes", true),
     ("", "cluster", true),
     ("", "cluster_name", true),
@@ -148,6 +143,8 @@ const BOOLS: &[(&str, &str)] = &[
     ("h", "help"),
     ("v", "version"),
     ("", "help_tls"),
+    ("", "tls"),
+    ("", "tlsverify"),
 ];
 
 /// Flags with a value: (short, long).
@@ -174,6 +171,9 @@ const VALUES: &[(&str, &str)] = &[
     ("", "user"),
     ("", "pass"),
     ("", "auth"),
+    ("", "tlscert"),
+    ("", "tlskey"),
+    ("", "tlscacert"),
 ];
 
 fn spec() -> getopts::Options {
@@ -277,7 +277,7 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
     }
     if bool_flag(&m, "t", "")? == Some(true) {
         return match config {
-            Some(path) => Ok(Command::TestConfig(path, warnings)),
+            Some(path) => Ok(Command::TestConfig(path, warnings, Box::new(o))),
             None => Err(FlagError::plain(
                 "must specify [-c, --config] option to check configuration file syntax".into(),
             )),
@@ -319,6 +319,36 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
     }
     if let Some(v) = m.opt_str("auth") {
         o.auth.token = Some(v);
+    }
+    let tls_on = bool_flag(&m, "", "tls")?;
+    let verify = bool_flag(&m, "", "tlsverify")?;
+    let (cert, key, ca) = (
+        m.opt_str("tlscert"),
+        m.opt_str("tlskey"),
+        m.opt_str("tlscacert"),
+    );
+    if tls_on == Some(true)
+        || verify == Some(true)
+        || cert.is_some()
+        || key.is_some()
+        || ca.is_some()
+    {
+        let t = o.tls.get_or_insert_with(super::tls::TlsConfig::default);
+        if let Some(c) = cert {
+            t.cert_file = Some(PathBuf::from(c));
+        }
+        if let Some(k) = key {
+            t.key_file = Some(PathBuf::from(k));
+        }
+        if let Some(c) = ca {
+            t.ca_file = Some(PathBuf::from(c));
+        }
+        if let Some(v) = verify {
+            t.verify = v;
+        }
+    }
+    if tls_on == Some(false) && verify != Some(true) {
+        o.tls = None;
     }
     if let Some(v) = bool_flag(&m, "T", "logtime")? {
         o.logtime = v;
@@ -458,10 +488,22 @@ mod tests {
             .unwrap_err()
             .message
             .contains("must specify [-c, --config]"));
-        assert!(run(&["--tls"])
-            .unwrap_err()
-            .message
-            .contains("not yet supported"));
+        let o = run(&[
+            "--tlscert",
+            "c.pem",
+            "--tlskey",
+            "k.pem",
+            "--tlsverify",
+            "--tlscacert",
+            "ca.pem",
+        ])
+        .unwrap();
+        let t = o.tls.unwrap();
+        assert!(
+            t.verify
+                && t.cert_file == Some(PathBuf::from("c.pem"))
+                && t.ca_file == Some(PathBuf::from("ca.pem"))
+        );
         assert!(run(&["--routes", "nats://a:1"])
             .unwrap_err()
             .message

@@ -25,7 +25,6 @@ const NOT_YET: &[&str] = &[
     "https_port",
     "http_base_path",
     "accounts",
-    "tls",
     "cluster",
     "gateway",
     "leaf",
@@ -105,6 +104,10 @@ pub fn apply(map: &Map, o: &mut Options) -> Report {
             "write_deadline" => duration(v, &e.key, &mut r.warnings).map(|d| o.write_deadline = d),
             "authorization" => {
                 super::auth::parse_authorization(v, &mut o.auth, &mut r.errors);
+                Ok(())
+            }
+            "tls" => {
+                o.tls = super::tls::parse_tls(v, &mut r.errors);
                 Ok(())
             }
             "no_auth_user" => string(v, &e.key).map(|s| o.no_auth_user = Some(s)),
@@ -319,7 +322,7 @@ mod tests {
 
     #[test]
     fn later_features_are_refused() {
-        let (_, r) = apply_text("accounts {}\ntls {}\ncluster {}\nhttp_port: 8222");
+        let (_, r) = apply_text("accounts {}\nmqtt {}\ncluster {}\nhttp_port: 8222");
         assert_eq!(r.errors.len(), 4, "{r:?}");
         assert!(
             r.errors.iter().all(|e| e.contains("is not yet supported")),

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod file;
 pub mod flags;
 pub mod keys;
+pub mod tls;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,6 +51,8 @@ pub struct Options {
     pub auth: auth::Authorization,
     /// The user a client without credentials is taken to be.
     pub no_auth_user: Option<String>,
+    /// TLS for client connections.
+    pub tls: Option<tls::TlsConfig>,
 }
 
 impl Default for Options {
@@ -78,6 +81,7 @@ impl Default for Options {
             config_file: None,
             auth: auth::Authorization::default(),
             no_auth_user: None,
+            tls: None,
         }
     }
 }

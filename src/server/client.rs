@@ -42,6 +42,7 @@ pub enum CloseReason {
     MaxConnectionsExceeded,
     AuthenticationTimeout,
     AuthenticationViolation,
+    TlsHandshakeError,
     ServerShutdown,
 }
 
@@ -62,6 +63,7 @@ impl CloseReason {
             CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationViolation => "Authorization Violation",
+            CloseReason::TlsHandshakeError => "TLS Handshake Error",
             CloseReason::ServerShutdown => "Server Shutdown",
         }
     }
@@ -168,6 +170,8 @@ pub struct ClientState {
     user: String,
     /// Publish permission answers by subject (bounded).
     pub_cache: HashMap<Box<[u8]>, bool>,
+    /// The TLS session, once the plaintext INFO has gone out.
+    pub tls: Option<Box<rustls::ServerConnection>>,
 }
 
 impl Conn {
@@ -211,6 +215,7 @@ impl Conn {
                 authed: !auth_required,
                 user: String::new(),
                 pub_cache: HashMap::new(),
+                tls: None,
             },
         }
     }
@@ -219,13 +224,22 @@ impl Conn {
     /// close. Staged output is committed by the caller.
     pub fn on_readable(&mut self, router: &mut Router) -> ReadState {
         for _ in 0..READS_PER_TURN {
-            let n = match self.st.sock.read(&mut self.rbuf) {
+            let n = match self.st.read_some(&mut self.rbuf) {
                 Ok(0) => return ReadState::Close(CloseReason::ClientClosed),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadState::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
                     return ReadState::Close(CloseReason::ClientClosed)
+                }
+                Err(e) if e.kind() == io::ErrorKind::InvalidData && self.st.tls.is_some() => {
+                    crate::error!(
+                        "{} - cid:{} - TLS handshake error: {}",
+                        self.st.peer,
+                        self.st.cid(),
+                        e
+                    );
+                    return ReadState::Close(CloseReason::TlsHandshakeError);
                 }
                 Err(_) => return ReadState::Close(CloseReason::ReadError),
             };
@@ -714,32 +728,80 @@ impl ClientState {
         self.subs.values().filter(|s| !s.is_closed()).count()
     }
 
+    /// Read plaintext: from the socket, or through the TLS session once there is one.
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(tls) = self.tls.as_mut() else {
+            return self.sock.read(buf);
+        };
+        loop {
+            match tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            if tls.read_tls(&mut self.sock)? == 0 {
+                return Ok(0);
+            }
+            if let Err(e) = tls.process_new_packets() {
+                // Send the alert rustls queued, then report the failure.
+                let _ = tls.write_tls(&mut self.sock);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+        }
+    }
+
+    /// The TLS session has bytes of its own to send (handshake messages, alerts).
+    pub fn tls_wants_write(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.wants_write())
+    }
+
+    /// Still in the TLS handshake.
+    pub fn tls_handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.is_handshaking())
+    }
+
+    /// Take the next chunk of pending output into `writing`; false when there is none.
+    fn refill(&mut self) -> bool {
+        if self.woff < self.writing.len() {
+            return true;
+        }
+        self.writing.clear();
+        self.woff = 0;
+        let mut out = self.shared.out.lock().unwrap_or_else(|e| e.into_inner());
+        if out.buf.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut out.buf, &mut self.writing);
+        true
+    }
+
+    fn wrote(&mut self, n: usize) {
+        self.woff += n;
+        self.shared.pending.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    fn stalled(&mut self) -> io::Result<bool> {
+        if self.stalled_since.is_none() {
+            self.stalled_since = Some(Instant::now());
+        }
+        Ok(false)
+    }
+
     /// Write what is pending. Returns Ok(true) when everything was written, Ok(false) when the
     /// socket is full (the caller registers write interest).
     pub fn flush(&mut self) -> io::Result<bool> {
-        loop {
-            if self.woff == self.writing.len() {
-                self.writing.clear();
-                self.woff = 0;
-                let mut out = self.shared.out.lock().unwrap_or_else(|e| e.into_inner());
-                if out.buf.is_empty() {
-                    break;
-                }
-                std::mem::swap(&mut out.buf, &mut self.writing);
-            }
+        if self.tls.is_some() {
+            return self.flush_tls();
+        }
+        while self.refill() {
             match self.sock.write(&self.writing[self.woff..]) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
                 Ok(n) => {
-                    self.woff += n;
-                    self.shared.pending.fetch_sub(n, Ordering::AcqRel);
+                    self.wrote(n);
                     self.stalled_since = None;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.stalled_since.is_none() {
-                        self.stalled_since = Some(Instant::now());
-                    }
-                    return Ok(false);
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return self.stalled(),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -748,6 +810,37 @@ impl ClientState {
             self.writing = Vec::new();
         }
         Ok(true)
+    }
+
+    /// Through TLS: plaintext into the session (which holds a bounded amount), records out to
+    /// the socket, until both are empty or the socket is full.
+    fn flush_tls(&mut self) -> io::Result<bool> {
+        loop {
+            let more = self.refill();
+            if more {
+                let tls = self.tls.as_mut().expect("TLS session");
+                let n = tls.writer().write(&self.writing[self.woff..])?;
+                self.wrote(n);
+            }
+            let tls = self.tls.as_mut().expect("TLS session");
+            if !tls.wants_write() {
+                if more {
+                    continue;
+                }
+                return Ok(true);
+            }
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.sock) {
+                    Ok(0) => {
+                        return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0"))
+                    }
+                    Ok(_) => self.stalled_since = None,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return self.stalled(),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
     }
 
     pub fn has_pending_output(&self) -> bool {

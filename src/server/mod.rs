@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod log;
 pub mod shared;
 mod signals;
+pub mod tls;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ use shared::{ClientShared, Counters, SubRef};
 pub enum Error {
     Listen(String, io::Error),
     Io(String, io::Error),
+    Tls(String),
 }
 
 impl std::fmt::Display for Error {
@@ -38,6 +40,7 @@ impl std::fmt::Display for Error {
         match self {
             Error::Listen(addr, e) => write!(f, "Error listening on port: {addr}, \"{e}\""),
             Error::Io(what, e) => write!(f, "{what}: {e}"),
+            Error::Tls(msg) => write!(f, "TLS configuration error: {msg}"),
         }
     }
 }
@@ -88,6 +91,8 @@ pub struct Server {
     pub shutting_down: AtomicBool,
     pub started: SystemTime,
     pub auth: auth::Auth,
+    /// TLS for client connections, when configured.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 #[derive(Serialize)]
@@ -102,6 +107,10 @@ struct Info<'a> {
     headers: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     auth_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_verify: bool,
     max_payload: usize,
     client_id: u64,
     client_ip: &'a str,
@@ -122,6 +131,8 @@ impl Server {
             port: self.info_port,
             headers: true,
             auth_required: self.auth.required,
+            tls_required: self.tls.is_some(),
+            tls_verify: self.opts.tls.as_ref().is_some_and(|t| t.verify),
             max_payload: self.opts.max_payload,
             client_id: cid,
             client_ip,
@@ -249,6 +260,10 @@ pub fn start(opts: Options) -> Result<Handle, Error> {
     crate::notice!("  Name:     {}", name);
     crate::notice!("  ID:       {}", id);
 
+    let tls = match &opts.tls {
+        Some(t) => Some(tls::server_config(t).map_err(Error::Tls)?),
+        None => None,
+    };
     let port = opts.port.unwrap_or(0);
     let host = opts
         .host
@@ -308,6 +323,7 @@ pub fn start(opts: Options) -> Result<Handle, Error> {
         shutting_down: AtomicBool::new(false),
         started: SystemTime::now(),
         auth: auth::Auth::new(&opts),
+        tls,
     });
 
     let mut threads = Vec::with_capacity(nworkers);

@@ -25,6 +25,7 @@ enum TimerKind {
     Ping,
     WriteDeadline,
     AuthTimeout,
+    TlsTimeout,
 }
 
 /// (deadline, slot, cid, kind); stale entries (closed or replaced clients) are skipped.
@@ -116,6 +117,9 @@ impl Worker {
             return;
         };
         let state = conn.on_readable(&mut self.router);
+        if conn.st.tls_wants_write() {
+            self.dirty.push(slot);
+        }
         self.router.commit();
         self.dirty.append(&mut self.router.local_flush);
         match state {
@@ -181,16 +185,33 @@ impl Worker {
         let info = self
             .server
             .client_info(cid, &peer.ip().to_string(), nonce.as_deref());
-        self.router
-            .stage(&shared)
-            .extend_from_slice(info.as_bytes());
-        self.router.commit();
-        self.router.local_flush.clear();
+        if let Some(cfg) = &self.server.tls {
+            // INFO goes out in the clear; everything after it is TLS.
+            if let Err(e) = std::io::Write::write_all(&mut conn.st.sock, info.as_bytes()) {
+                crate::debug!("{} - cid:{} - writing INFO: {}", peer, cid, e);
+            }
+            match rustls::ServerConnection::new(cfg.clone()) {
+                Ok(mut tls) => {
+                    tls.set_buffer_limit(Some(64 * 1024));
+                    conn.st.tls = Some(Box::new(tls));
+                }
+                Err(e) => crate::error!("{} - cid:{} - TLS session: {}", peer, cid, e),
+            }
+        } else {
+            self.router
+                .stage(&shared)
+                .extend_from_slice(info.as_bytes());
+            self.router.commit();
+            self.router.local_flush.clear();
+        }
         conn.st.created = Instant::now();
         self.conns[slot] = Some(conn);
         self.schedule(slot, cid, TimerKind::Ping, self.server.opts.ping_interval);
         if self.server.auth.required {
             self.schedule(slot, cid, TimerKind::AuthTimeout, self.server.auth.timeout);
+        }
+        if let Some(t) = &self.server.opts.tls {
+            self.schedule(slot, cid, TimerKind::TlsTimeout, t.timeout);
         }
         self.dirty.push(slot);
         // Bytes may already be waiting (a client that sends CONNECT at once).
@@ -223,6 +244,12 @@ impl Worker {
             }
             match kind {
                 TimerKind::Ping => self.ping_timer(slot, cid, now),
+                TimerKind::TlsTimeout => {
+                    if conn.st.tls_handshaking() {
+                        crate::error!("{} - cid:{} - TLS handshake timeout", conn.st.peer, cid);
+                        self.close(slot, CloseReason::TlsHandshakeError);
+                    }
+                }
                 TimerKind::AuthTimeout => {
                     if conn.st.auth_timeout(&mut self.router) {
                         self.router.commit();
