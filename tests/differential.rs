@@ -45,6 +45,46 @@ enum Step {
     Sync(String),
     /// Like `Sync`, but the reference server is required to have closed the connection.
     ExpectClose(String),
+    /// Send nothing and read until the server closes the connection (e.g. an authentication
+    /// timeout); the reference server is required to close it within the bounded wait.
+    AwaitClose(String),
+}
+
+/// How the servers of a session are started: the same for both sides, on top of the harness's
+/// own `-a 127.0.0.1 -p PORT`.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct ServerSetup {
+    /// A configuration file in `tests/differential/`, passed as `-c`.
+    config: Option<String>,
+    /// Further command-line arguments.
+    args: Vec<String>,
+}
+
+impl ServerSetup {
+    fn is_default(&self) -> bool {
+        self.config.is_none() && self.args.is_empty()
+    }
+
+    /// The command-line arguments for the servers (the config file resolved to an absolute path
+    /// at run time, so nothing machine-specific is written in the session files).
+    fn server_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(c) = &self.config {
+            out.push("-c".to_string());
+            out.push(sessions_dir().join(c).to_string_lossy().into_owned());
+        }
+        out.extend(self.args.iter().cloned());
+        out
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.config {
+            parts.push(format!("-c {c}"));
+        }
+        parts.extend(self.args.iter().cloned());
+        parts.join(" ")
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -57,6 +97,8 @@ struct Session {
     /// unordered multiset per label, with the sid shown as `<label>` (queue-group members: which
     /// member gets a message is not deterministic, only that the group gets it once).
     merge: HashMap<(String, String), String>,
+    /// Configuration file and flags both servers are started with.
+    server: ServerSetup,
 }
 
 fn is_conn_name(s: &str) -> bool {
@@ -122,7 +164,7 @@ fn check_sync_discipline(s: &Session) -> Result<(), String> {
                     dirty.push(c);
                 }
             }
-            Step::Sync(c) | Step::ExpectClose(c) => {
+            Step::Sync(c) | Step::ExpectClose(c) | Step::AwaitClose(c) => {
                 if let Some(other) = dirty.iter().find(|d| **d != c.as_str()) {
                     return Err(format!(
                         "{}:{}: session {}: `sync {c}` while {other} has unsynced input; add `sync {other}` first",
@@ -146,13 +188,75 @@ fn check_sync_discipline(s: &Session) -> Result<(), String> {
     Ok(())
 }
 
+/// A `server_config:` value: a file name relative to `tests/differential/`, without `..`.
+fn parse_config_name(v: &str) -> Result<Option<String>, String> {
+    let v = v.trim();
+    if v.is_empty() || v == "none" {
+        return Ok(None);
+    }
+    let p = Path::new(v);
+    if v.contains(char::is_whitespace)
+        || p.is_absolute()
+        || p.components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(format!(
+            "server_config wants a file name relative to tests/differential/, got {v:?}"
+        ));
+    }
+    Ok(Some(v.to_string()))
+}
+
+/// A `server_args:` value: whitespace-separated arguments (no quoting). The listen address and
+/// port belong to the harness, and a configuration file to `server_config:`.
+fn parse_server_args(v: &str) -> Result<Vec<String>, String> {
+    let args: Vec<String> = v.split_whitespace().map(str::to_string).collect();
+    for a in &args {
+        let flag = a.trim_start_matches('-');
+        let flag = flag.split('=').next().unwrap_or("");
+        if a.starts_with('-')
+            && matches!(flag, "a" | "addr" | "net" | "p" | "port" | "c" | "config")
+        {
+            return Err(format!(
+                "server_args must not set {a}: the harness sets address and port, and a \
+                 configuration file goes in `server_config:`"
+            ));
+        }
+    }
+    Ok(args)
+}
+
 fn parse_sessions(file: &str, text: &str) -> Result<Vec<Session>, String> {
     let mut sessions: Vec<Session> = Vec::new();
+    // File-level server setup (header lines before the first session).
+    let mut file_server = ServerSetup::default();
     for (idx, raw) in text.lines().enumerate() {
         let lineno = idx + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         let err = |m: String| format!("{file}:{lineno}: {m}");
         if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let header = line
+            .strip_prefix("server_config:")
+            .map(|v| (true, v))
+            .or_else(|| line.strip_prefix("server_args:").map(|v| (false, v)));
+        if let Some((is_config, value)) = header {
+            let target = match sessions.last_mut() {
+                None => &mut file_server,
+                Some(cur) if cur.steps.is_empty() => &mut cur.server,
+                Some(cur) => {
+                    return Err(err(format!(
+                        "server setup lines go before the first step of session {}",
+                        cur.name
+                    )))
+                }
+            };
+            if is_config {
+                target.config = parse_config_name(value).map_err(err)?;
+            } else {
+                target.args = parse_server_args(value).map_err(err)?;
+            }
             continue;
         }
         if let Some(name) = line.strip_prefix("=== ") {
@@ -166,6 +270,7 @@ fn parse_sessions(file: &str, text: &str) -> Result<Vec<Session>, String> {
                 line: lineno,
                 steps: Vec::new(),
                 merge: HashMap::new(),
+                server: file_server.clone(),
             });
             continue;
         }
@@ -188,7 +293,7 @@ fn parse_sessions(file: &str, text: &str) -> Result<Vec<Session>, String> {
         let kw = words.next().unwrap_or("");
         let args: Vec<&str> = words.collect();
         match kw {
-            "connect" | "sync" | "expect_close" => {
+            "connect" | "sync" | "expect_close" | "await_close" => {
                 if args.len() != 1 || !is_conn_name(args[0]) {
                     return Err(err(format!("`{kw}` takes one connection name")));
                 }
@@ -196,7 +301,8 @@ fn parse_sessions(file: &str, text: &str) -> Result<Vec<Session>, String> {
                 cur.steps.push(match kw {
                     "connect" => Step::Connect(c),
                     "sync" => Step::Sync(c),
-                    _ => Step::ExpectClose(c),
+                    "expect_close" => Step::ExpectClose(c),
+                    _ => Step::AwaitClose(c),
                 });
             }
             "merge_msgs" => {
@@ -561,6 +667,19 @@ impl Conn {
             }
             want = usize::MAX;
         }
+        self.read_until(want);
+    }
+
+    /// Send nothing and read until the server closes the connection (bounded).
+    fn await_close(&mut self) {
+        if self.live() {
+            self.read_until(usize::MAX);
+        }
+    }
+
+    /// Read until `want` PONGs have arrived in all (`usize::MAX`: until the close), the server
+    /// closes, or the bounded wait runs out.
+    fn read_until(&mut self, want: usize) {
         let deadline = Instant::now() + SYNC_LIMIT;
         let mut tmp = [0u8; 16384];
         while self.pongs < want {
@@ -669,6 +788,14 @@ fn run_session(port: u16, session: &Session, steps: &[Step], variant: Variant) -
                 expected_closed.insert(c.clone());
                 if !conns[i].closed {
                     problems.push(format!("connection {c} still open at `expect_close {c}`"));
+                }
+            }
+            Step::AwaitClose(c) => {
+                let i = idx(&mut conns, c, port);
+                conns[i].await_close();
+                expected_closed.insert(c.clone());
+                if !conns[i].closed {
+                    problems.push(format!("connection {c} not closed at `await_close {c}`"));
                 }
             }
         }
@@ -792,19 +919,85 @@ fn diff(expected: &[String], actual: &[String]) -> String {
 }
 
 fn describe(session: &Session) -> String {
-    format!("{} ({}:{})", session.name, session.file, session.line)
+    if session.server.is_default() {
+        format!("{} ({}:{})", session.name, session.file, session.line)
+    } else {
+        format!(
+            "{} ({}:{}, servers: {})",
+            session.name,
+            session.file,
+            session.line,
+            session.server.describe()
+        )
+    }
 }
 
 /// Starts are serialised: `free_port` probes a port and frees it before the server binds it, so
 /// two concurrent starts could be handed the same port.
 static START_LOCK: Mutex<()> = Mutex::new(());
 
-fn start_server(bin: Option<&Path>) -> ServerProcess {
+fn start_server(bin: Option<&Path>, setup: &ServerSetup) -> ServerProcess {
+    let args = setup.server_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let _guard = START_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     match bin {
-        Some(b) => ServerProcess::start_bin(b, &[]),
-        None => ServerProcess::start(&[]),
+        Some(b) => ServerProcess::start_bin(b, &args),
+        None => ServerProcess::start(&args),
     }
+}
+
+/// Why a server does not start with `setup`: its output with the same arguments plus `-t`
+/// (check the configuration and exit), bounded.
+fn why_no_start(bin: &Path, setup: &ServerSetup) -> String {
+    let mut args = vec!["-a".to_string(), "127.0.0.1".to_string()];
+    args.push("-p".into());
+    args.push(common::free_port().to_string());
+    args.extend(setup.server_args());
+    args.push("-t".into());
+    let child = std::process::Command::new(bin)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return format!("cannot run {}: {e}", bin.display()),
+    };
+    let deadline = Instant::now() + SYNC_LIMIT;
+    while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill(); // by handle: only this child
+    match child.wait_with_output() {
+        Ok(out) => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = text.trim();
+            if text.is_empty() {
+                "no output with -t".to_string()
+            } else {
+                text.replace('\n', "\n      ")
+            }
+        }
+        Err(e) => format!("no output: {e}"),
+    }
+}
+
+/// Start a server for `setup`; when it does not come up (e.g. it rejects the configuration),
+/// say why instead of panicking.
+fn try_start_server(bin: Option<&Path>, setup: &ServerSetup) -> Result<ServerProcess, String> {
+    // (The panic hook is left alone: it is process-wide and other tests run concurrently, so
+    // the harness's "did not become ready" message is printed as well.)
+    std::panic::catch_unwind(|| start_server(bin, setup)).map_err(|_| {
+        let path = bin
+            .map(Path::to_path_buf)
+            .unwrap_or_else(common::rnatsd_bin);
+        why_no_start(&path, setup)
+    })
 }
 
 fn exited(srv: &mut ServerProcess) -> bool {
@@ -819,7 +1012,7 @@ fn needs_fresh_servers(session: &Session) -> bool {
     let closes = session
         .steps
         .iter()
-        .any(|st| matches!(st, Step::ExpectClose(_)));
+        .any(|st| matches!(st, Step::ExpectClose(_) | Step::AwaitClose(_)));
     let sensitive = !session.merge.is_empty()
         || session.steps.iter().any(|st| match st {
             Step::Send(_, d) => {
@@ -834,8 +1027,9 @@ fn needs_fresh_servers(session: &Session) -> bool {
 }
 
 /// Run one session in every variant; returns the failures (empty when all match). A session
-/// that differs as written is not re-chunked: that would only repeat the difference.
-fn check_session(go: &Path, session: &Session) -> Vec<String> {
+/// that differs as written is not re-chunked: that would only repeat the difference. `Err` is
+/// rnatsd failing to start with the session's server setup (the reason).
+fn check_session(go: &Path, session: &Session) -> Result<Vec<String>, String> {
     let fresh = needs_fresh_servers(session);
     let show = std::env::var_os("DIFF_SHOW").is_some();
     let mut servers: Option<(ServerProcess, ServerProcess)> = None;
@@ -848,7 +1042,13 @@ fn check_session(go: &Path, session: &Session) -> Vec<String> {
             attempt += 1;
             if servers.is_none() || fresh {
                 drop(servers.take()); // stop the old pair first
-                servers = Some((start_server(Some(go)), start_server(None)));
+                let reference = try_start_server(Some(go), &session.server).unwrap_or_else(|e| {
+                    panic!(
+                        "{}: the reference nats-server does not start: {e}",
+                        describe(session)
+                    )
+                });
+                servers = Some((reference, try_start_server(None, &session.server)?));
             }
             let (g, r) = servers.as_mut().unwrap();
             let reference = run_session(g.port, session, &steps, variant);
@@ -910,7 +1110,7 @@ fn check_session(go: &Path, session: &Session) -> Vec<String> {
             }
         }
     }
-    failures
+    Ok(failures)
 }
 
 /// Run `jobs` on a small pool of threads; results come back in job order.
@@ -947,7 +1147,20 @@ fn load(file: &str) -> Vec<Session> {
     let path = sessions_dir().join(file);
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    parse_sessions(file, &text).unwrap_or_else(|e| panic!("{e}"))
+    let sessions = parse_sessions(file, &text).unwrap_or_else(|e| panic!("{e}"));
+    for s in &sessions {
+        if let Some(c) = &s.server.config {
+            let p = sessions_dir().join(c);
+            assert!(
+                p.is_file(),
+                "{}:{}: session {}: server_config {c} is not a file in tests/differential/",
+                s.file,
+                s.line,
+                s.name
+            );
+        }
+    }
+    sessions
 }
 
 fn go_reference() -> PathBuf {
@@ -968,10 +1181,34 @@ fn run_file(file: &str) {
         .filter(|s| s.name.contains(&filter))
         .collect();
     let started = Instant::now();
-    let failures: Vec<String> = pool(&sessions, |s| check_session(&go, s))
-        .into_iter()
-        .flatten()
-        .collect();
+    let mut failures: Vec<String> = Vec::new();
+    // rnatsd not starting with a setup is reported once per setup, not once per session.
+    let mut no_start: Vec<(String, String, Vec<String>)> = Vec::new();
+    for (s, r) in sessions
+        .iter()
+        .zip(pool(&sessions, |s| check_session(&go, s)))
+    {
+        match r {
+            Ok(f) => failures.extend(f),
+            Err(why) => {
+                let setup = s.server.describe();
+                match no_start
+                    .iter_mut()
+                    .find(|(st, w, _)| *st == setup && *w == why)
+                {
+                    Some((_, _, names)) => names.push(s.name.clone()),
+                    None => no_start.push((setup, why, vec![s.name.clone()])),
+                }
+            }
+        }
+    }
+    for (setup, why, names) in no_start {
+        failures.push(format!(
+            "rnatsd does not start with `{setup}`, so {} session(s) did not run ({}):\n      {why}\n",
+            names.len(),
+            names.join(", ")
+        ));
+    }
     eprintln!(
         "differential {file}: {} sessions x {} variants in {:.1}s, {} failure(s)",
         sessions.len(),
@@ -1018,6 +1255,19 @@ macro_rules! session_files {
                 }
             }
             assert!(total >= 80, "expected at least 80 sessions, found {total}");
+            // Every configuration file in the folder is used by some session.
+            let used: HashSet<String> = known
+                .iter()
+                .flat_map(|f| load(f))
+                .filter_map(|s| s.server.config)
+                .collect();
+            for entry in std::fs::read_dir(sessions_dir()).expect("read tests/differential") {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                assert!(
+                    !name.ends_with(".conf") || used.contains(&name),
+                    "configuration {name} is not used by any session (server_config:)"
+                );
+            }
         }
     };
 }
@@ -1029,6 +1279,9 @@ session_files! {
     headers => "headers.sessions",
     malformed_input => "errors.sessions",
     multiple_clients => "multi.sessions",
+    authorization => "auth.sessions",
+    authorization_flags => "auth_flags.sessions",
+    authorization_timeout => "auth_timeout.sessions",
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1055,6 +1308,23 @@ fn harness_format_and_helpers() {
         Some("q")
     );
     assert!(parse_sessions("t", "=== a\n=== a\n").is_err());
+    // Server setup: file-level header lines, overridden per session before its first step.
+    let h = parse_sessions(
+        "t",
+        "server_config: x.conf\nserver_args: --user u --pass p\n=== one\nconnect a\n=== two\nserver_args: --auth t\nawait_close a\n=== three\nserver_config: none\nserver_args:\nconnect a\n",
+    )
+    .unwrap();
+    assert_eq!(h[0].server.config.as_deref(), Some("x.conf"));
+    assert_eq!(h[0].server.args, ["--user", "u", "--pass", "p"]);
+    assert_eq!(h[1].server.config.as_deref(), Some("x.conf"));
+    assert_eq!(h[1].server.args, ["--auth", "t"]);
+    assert_eq!(h[1].steps, [Step::AwaitClose("a".into())]);
+    assert!(h[2].server.is_default());
+    assert!(parse_sessions("t", "=== a\nconnect a\nserver_args: --auth t\n").is_err());
+    assert!(parse_sessions("t", "server_config: ../x.conf\n=== a\nconnect a\n").is_err());
+    assert!(parse_sessions("t", "server_config: /x.conf\n=== a\nconnect a\n").is_err());
+    assert!(parse_sessions("t", "server_args: -p 4222\n=== a\nconnect a\n").is_err());
+    assert!(parse_sessions("t", "server_args: --config=x\n=== a\nconnect a\n").is_err());
     assert_eq!(
         owed_pongs(b"PING\r\nping x\nPUB a 6\r\nPING\r\n\r\nPONG\r\n"),
         2

@@ -284,7 +284,12 @@ fn subjects(v: &Value, errors: &mut Vec<String>) -> Option<Vec<String>> {
             return None;
         }
     };
-    if let Some(bad) = list.iter().find(|s| !is_valid_subject(s.as_bytes())) {
+    // An entry is a subject, or a subject and a queue name (a queue permission).
+    let valid = |s: &String| {
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        matches!(parts.len(), 1 | 2) && is_valid_subject(parts[0].as_bytes())
+    };
+    if let Some(bad) = list.iter().find(|s| !valid(s)) {
         errors.push(format!(
             "{}: subject \"{}\" is not a valid subject",
             v.at, bad

@@ -18,6 +18,9 @@ pub struct Limits {
     pub max_control_line: usize,
     pub max_payload: usize,
     pub headers: bool,
+    /// Authentication is required: the first operation must be CONNECT, and any other first
+    /// byte is an authorization violation (as nats-server decides it, byte by byte).
+    pub expect_connect: bool,
 }
 
 impl Default for Limits {
@@ -26,6 +29,7 @@ impl Default for Limits {
             max_control_line: 4096,
             max_payload: 1024 * 1024,
             headers: false,
+            expect_connect: false,
         }
     }
 }
@@ -77,6 +81,8 @@ pub enum Error {
     HeadersNotSupported,
     /// Malformed arguments; closed without a message, logged with this text.
     BadArgs(String),
+    /// `-ERR 'Authorization Violation'`: something other than CONNECT came first.
+    AuthorizationViolation,
 }
 
 impl Error {
@@ -86,6 +92,7 @@ impl Error {
             Error::UnknownOp => Some("Unknown Protocol Operation"),
             Error::MaxControlLine => Some("maximum control line exceeded"),
             Error::MaxPayload => Some("Maximum Payload Violation"),
+            Error::AuthorizationViolation => Some("Authorization Violation"),
             Error::HeadersNotSupported | Error::BadArgs(_) => None,
         }
     }
@@ -99,6 +106,7 @@ impl std::fmt::Display for Error {
             Error::MaxPayload => f.write_str("Maximum Payload Violation"),
             Error::HeadersNotSupported => f.write_str("message headers not supported"),
             Error::BadArgs(s) => f.write_str(s),
+            Error::AuthorizationViolation => f.write_str("Authorization Violation"),
         }
     }
 }
@@ -230,6 +238,10 @@ impl Parser {
             match self.state {
                 State::Start => {
                     let up = b.to_ascii_uppercase();
+                    if self.limits.expect_connect && up != b'C' {
+                        *pos = i;
+                        return Err(Error::AuthorizationViolation);
+                    }
                     let mut cands = 0u16;
                     for (k, (name, _)) in KEYWORDS.iter().enumerate() {
                         if name[0] == up {

@@ -65,6 +65,21 @@ pub fn matches(pattern: &[u8], subject: &[u8]) -> bool {
     }
 }
 
+/// Is every subject `subset` matches also matched by `superset`? (Both may hold wildcards.)
+pub fn is_subset_match(subset: &[u8], superset: &[u8]) -> bool {
+    let mut a = subset.split(|&b| b == b'.');
+    let mut b = superset.split(|&b| b == b'.');
+    loop {
+        match (b.next(), a.next()) {
+            (Some(b">"), Some(_)) => return true,
+            (Some(b"*"), Some(t)) if t != b">" => {}
+            (Some(x), Some(y)) if x == y => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +117,19 @@ mod tests {
         assert!(!is_valid_literal_subject(b"foo.>"));
         assert!(!is_valid_literal_subject(b"foo..bar"));
         assert!(!is_valid_literal_subject(b""));
+    }
+
+    #[test]
+    fn subset_matching() {
+        assert!(is_subset_match(b"foo.bar", b"foo.*"));
+        assert!(is_subset_match(b"foo.bar", b">"));
+        assert!(is_subset_match(b"forbidden.>", b">"));
+        assert!(is_subset_match(b"foo.*", b"foo.*"));
+        assert!(is_subset_match(b"foo.*", b"foo.>"));
+        assert!(!is_subset_match(b"forbidden.>", b"*.a"));
+        assert!(!is_subset_match(b"foo.>", b"foo.*"));
+        assert!(!is_subset_match(b"foo.*", b"foo.bar"));
+        assert!(!is_subset_match(b"foo", b"foo.*"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::conf::auth::{Authorization, Permissions, ResponsePermission, SubjectPermission};
 use crate::conf::Options;
-use crate::proto::nkey;
+use crate::proto::{nkey, subject};
 use crate::sublist::Sublist;
 
 /// Allow and deny patterns for one direction.
@@ -23,13 +23,28 @@ pub struct SubjectRules {
     pub deny_patterns: Vec<String>,
 }
 
+/// Entries are `subject` or `subject queue` (a queue permission); subjects were validated when
+/// the configuration was read.
 fn compile_list(list: &[String]) -> Sublist<u32> {
     let mut sl = Sublist::new();
     for (i, s) in list.iter().enumerate() {
-        // Subjects were validated when the configuration was read.
-        let _ = sl.insert(s.as_bytes(), None, i as u32);
+        let mut parts = s.split_whitespace();
+        if let Some(subject) = parts.next() {
+            let _ = sl.insert(
+                subject.as_bytes(),
+                parts.next().map(str::as_bytes),
+                i as u32,
+            );
+        }
     }
     sl
+}
+
+/// Does `queue` appear among the matched queue entries (whose names may hold wildcards)?
+fn queue_matches(queue: &[u8], groups: &[(Arc<[u8]>, Vec<u32>)]) -> bool {
+    groups.iter().any(|(name, _)| {
+        &**name == queue || (subject::has_wildcard(name) && subject::is_subset_match(queue, name))
+    })
 }
 
 impl SubjectRules {
@@ -41,19 +56,38 @@ impl SubjectRules {
         }
     }
 
-    /// Whether `subject` (which may hold wildcards, matched token for token) is allowed.
-    pub fn allows(&self, subject: &[u8]) -> bool {
-        let allowed = self
-            .allow
-            .as_ref()
-            .is_none_or(|a| !a.collect(subject).is_empty());
-        allowed && !self.denies(subject)
+    /// Whether `subject` (which may hold wildcards, matched token for token), with `queue` for
+    /// a queue subscription, is allowed — nats-server's rules, queue entries included.
+    pub fn allows(&self, subject: &[u8], queue: Option<&[u8]>) -> bool {
+        let mut allowed = true;
+        if let Some(a) = &self.allow {
+            let m = a.collect(subject);
+            allowed = !m.psubs.is_empty();
+            if let Some(q) = queue {
+                if !m.qsubs.is_empty() {
+                    allowed = queue_matches(q, &m.qsubs);
+                }
+            }
+        }
+        if allowed {
+            if let Some(d) = &self.deny {
+                let m = d.collect(subject);
+                allowed = m.psubs.is_empty();
+                if let Some(q) = queue {
+                    if !m.qsubs.is_empty() {
+                        allowed = !queue_matches(q, &m.qsubs);
+                    }
+                }
+            }
+        }
+        allowed
     }
 
+    /// Whether a message on the literal `subject` is denied.
     pub fn denies(&self, subject: &[u8]) -> bool {
         self.deny
             .as_ref()
-            .is_some_and(|d| !d.collect(subject).is_empty())
+            .is_some_and(|d| !d.collect(subject).psubs.is_empty())
     }
 }
 
@@ -74,11 +108,26 @@ impl Perms {
     }
 
     pub fn can_publish(&self, subject: &[u8]) -> bool {
-        self.publish.as_ref().is_none_or(|r| r.allows(subject))
+        self.publish
+            .as_ref()
+            .is_none_or(|r| r.allows(subject, None))
     }
 
-    pub fn can_subscribe(&self, subject: &[u8]) -> bool {
-        self.subscribe.as_ref().is_none_or(|r| r.allows(subject))
+    pub fn can_subscribe(&self, subject: &[u8], queue: Option<&[u8]>) -> bool {
+        self.subscribe
+            .as_ref()
+            .is_none_or(|r| r.allows(subject, queue))
+    }
+
+    /// A wildcard subscription wholly containing a denied subject switches on the delivery
+    /// filter for the connection (nats-server 2.9 loads it only then).
+    pub fn wildcard_needs_deny_filter(&self, subject_: &[u8]) -> bool {
+        subject::has_wildcard(subject_)
+            && self.subscribe.as_ref().is_some_and(|r| {
+                r.deny_patterns
+                    .iter()
+                    .any(|d| subject::is_subset_match(d.as_bytes(), subject_))
+            })
     }
 
     /// Whether a message on `subject` must be withheld from this client (a wildcard
@@ -172,6 +221,27 @@ impl Auth {
         }
     }
 
+    /// Whether clients must send credentials before anything else: authentication is on and
+    /// there is no `no_auth_user` to fall back on. (INFO's `auth_required` says the same.)
+    pub fn expects_connect(&self) -> bool {
+        self.required && self.no_auth_user.is_none()
+    }
+
+    /// Who a client is before (or without) credentials: the `no_auth_user`, if configured.
+    pub fn guest(&self) -> Option<Identity> {
+        let name = self.no_auth_user.as_ref()?;
+        if let Some(e) = self.users.get(name) {
+            return Some(Identity {
+                name: name.clone(),
+                perms: e.perms.clone(),
+            });
+        }
+        self.nkeys.get(name).map(|p| Identity {
+            name: name.clone(),
+            perms: p.clone(),
+        })
+    }
+
     /// Check credentials; `Err` carries the name to log ("" when none was given).
     pub fn authenticate(
         &self,
@@ -183,6 +253,12 @@ impl Auth {
                 name: String::new(),
                 perms: None,
             });
+        }
+        let given = |v: Option<&str>| v.is_some_and(|s| !s.is_empty());
+        if !given(c.user) && !given(c.pass) && !given(c.token) && !given(c.nkey) {
+            if let Some(g) = self.guest() {
+                return Ok(g);
+            }
         }
         if let Some(key) = c.nkey {
             if let Some(perms) = self.nkeys.get(key) {
@@ -204,18 +280,8 @@ impl Auth {
             }
         }
         if !self.users.is_empty() {
-            let name = match (c.user, &self.no_auth_user) {
-                (Some(u), _) => u,
-                (None, Some(u)) if c.pass.is_none() && c.token.is_none() && c.nkey.is_none() => {
-                    return match self.users.get(u) {
-                        Some(e) => Ok(Identity {
-                            name: u.clone(),
-                            perms: e.perms.clone(),
-                        }),
-                        None => Err(String::new()),
-                    };
-                }
-                _ => return Err(c.user.unwrap_or("").to_string()),
+            let Some(name) = c.user else {
+                return Err(String::new());
             };
             return match self.users.get(name) {
                 Some(e) if password_matches(&e.password, c.pass.unwrap_or("")) => Ok(Identity {
@@ -436,12 +502,35 @@ mod tests {
         assert!(p.can_publish(b"foo.bar"));
         assert!(!p.can_publish(b"foo.secret"));
         assert!(!p.can_publish(b"bar"));
-        assert!(p.can_subscribe(b"anything"));
-        assert!(!p.can_subscribe(b"admin.x"));
-        // A wildcard subscription is allowed, but deliveries on denied subjects are withheld.
-        assert!(p.can_subscribe(b">"));
+        assert!(p.can_subscribe(b"anything", None));
+        assert!(!p.can_subscribe(b"admin.x", None));
+        // A wildcard subscription is allowed, but deliveries on denied subjects are withheld
+        // once one wholly contains a denied subject.
+        assert!(p.can_subscribe(b">", None));
+        assert!(p.wildcard_needs_deny_filter(b">"));
+        assert!(!p.wildcard_needs_deny_filter(b"*.x"));
         assert!(p.denies_delivery(b"admin.x"));
         assert!(!p.denies_delivery(b"public.x"));
+    }
+
+    #[test]
+    fn queue_permissions() {
+        let p = Perms::new(&Permissions {
+            publish: None,
+            subscribe: Some(SubjectPermission {
+                allow: Some(vec!["work q1".into(), "jobs.>".into(), "jobs.x q.*".into()]),
+                deny: Some(vec!["jobs.secret bad".into()]),
+            }),
+            response: None,
+        });
+        assert!(p.can_subscribe(b"work", Some(b"q1")));
+        assert!(!p.can_subscribe(b"work", Some(b"q2")));
+        assert!(!p.can_subscribe(b"work", None));
+        assert!(p.can_subscribe(b"jobs.a", None));
+        assert!(p.can_subscribe(b"jobs.x", Some(b"q.7")));
+        assert!(!p.can_subscribe(b"jobs.x", Some(b"r")));
+        assert!(!p.can_subscribe(b"jobs.secret", Some(b"bad")));
+        assert!(p.can_subscribe(b"jobs.secret", Some(b"good")));
     }
 
     #[test]

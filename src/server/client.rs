@@ -181,12 +181,13 @@ impl Conn {
         shared: Arc<ClientShared>,
         server_opts: Arc<Options>,
         nonce: Option<String>,
-        auth_required: bool,
+        authed: bool,
     ) -> Conn {
         let limits = Limits {
             max_control_line: server_opts.max_control_line,
             max_payload: server_opts.max_payload,
             headers: false,
+            expect_connect: !authed,
         };
         let now = Instant::now();
         Conn {
@@ -212,7 +213,7 @@ impl Conn {
                 in_msgs: 0,
                 in_bytes: 0,
                 nonce,
-                authed: !auth_required,
+                authed,
                 user: String::new(),
                 pub_cache: HashMap::new(),
                 tls: None,
@@ -291,6 +292,7 @@ impl Conn {
                 break;
             }
             parser.limits.headers = st.opts.headers;
+            parser.limits.expect_connect = !st.authed;
         }
         st.flush_counters(router);
     }
@@ -353,6 +355,7 @@ impl ClientState {
             }
             ParseError::MaxControlLine => CloseReason::MaxControlLineExceeded,
             ParseError::MaxPayload => CloseReason::MaxPayloadExceeded,
+            ParseError::AuthorizationViolation => CloseReason::AuthenticationViolation,
             ParseError::HeadersNotSupported | ParseError::BadArgs(_) => {
                 crate::error!("{} - cid:{} - {}", self.peer, self.cid(), e);
                 CloseReason::ProtocolViolation
@@ -444,7 +447,9 @@ impl ClientState {
         if let Some(v) = c.version {
             o.version = v;
         }
-        if !self.authed {
+        // Every CONNECT authenticates (again), as with nats-server: a second one may log in as
+        // someone else, or fail.
+        if router.server.auth.required {
             let creds = Credentials {
                 user: c.user.as_deref(),
                 pass: c.pass.as_deref(),
@@ -460,9 +465,8 @@ impl ClientState {
                 Ok(id) => {
                     self.authed = true;
                     self.user = id.name;
-                    if let Some(p) = id.perms {
-                        let _ = self.shared.perms.set(p);
-                    }
+                    self.shared.set_perms(id.perms);
+                    self.pub_cache.clear();
                 }
                 Err(name) => {
                     crate::error!(
@@ -529,7 +533,7 @@ impl ClientState {
     /// Publish permissions, cached per subject; a reply to a received request may pass where
     /// the permissions alone would not (`allow_responses`).
     fn may_publish(&mut self, subject: &[u8]) -> bool {
-        let Some(perms) = self.shared.perms.get() else {
+        let Some(perms) = self.shared.perms() else {
             return true;
         };
         let allowed = match self.pub_cache.get(subject) {
@@ -629,8 +633,8 @@ impl ClientState {
             self.send_err(router, "Invalid Subject");
             return;
         }
-        if let Some(perms) = self.shared.perms.get() {
-            if !perms.can_subscribe(subj) {
+        if let Some(perms) = self.shared.perms() {
+            if !perms.can_subscribe(subj, queue) {
                 crate::error!(
                     "{} - cid:{} - Subscription Violation - User {:?}, Subject {:?}, SID {}",
                     self.peer,
@@ -639,12 +643,18 @@ impl ClientState {
                     String::from_utf8_lossy(subj),
                     String::from_utf8_lossy(sid)
                 );
-                let text = format!(
+                let mut text = format!(
                     "Permissions Violation for Subscription to {:?}",
                     String::from_utf8_lossy(subj)
                 );
+                if let Some(q) = queue {
+                    text.push_str(&format!(" using queue {:?}", String::from_utf8_lossy(q)));
+                }
                 self.send_err(router, &text);
                 return;
+            }
+            if perms.wildcard_needs_deny_filter(subj) {
+                self.shared.deny_filter.store(true, Ordering::Release);
             }
         }
         let sub = SubRef(Arc::new(Subscription {

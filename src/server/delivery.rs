@@ -157,10 +157,13 @@ impl Router {
             return false;
         }
         // A wildcard subscription may cover subjects the subscriber's deny list names.
-        if let Some(perms) = sub.client.perms.get() {
-            if perms.has_subscribe_deny() && perms.denies_delivery(subject) {
-                return false;
-            }
+        if sub.client.deny_filter.load(Ordering::Acquire)
+            && sub
+                .client
+                .perms()
+                .is_some_and(|p| p.denies_delivery(subject))
+        {
+            return false;
         }
         let max = sub.max.load(Ordering::Relaxed);
         let n = sub.delivered.fetch_add(1, Ordering::AcqRel) + 1;
@@ -174,13 +177,13 @@ impl Router {
             }
         }
         let client = &sub.client;
-        if let Some(perms) = client.perms.get() {
-            if let (Some(rp), Some(reply)) = (&perms.response, msg.reply) {
+        if let (true, Some(reply)) = (client.responses.load(Ordering::Acquire), msg.reply) {
+            if let Some(rp) = client.perms().and_then(|p| p.response.clone()) {
                 client
                     .replies
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .add(reply, rp);
+                    .add(reply, &rp);
             }
         }
         let with_headers = msg.header_len > 0 && client.headers.load(Ordering::Relaxed);

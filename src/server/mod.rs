@@ -130,7 +130,7 @@ impl Server {
             host: &self.info_host,
             port: self.info_port,
             headers: true,
-            auth_required: self.auth.required,
+            auth_required: self.auth.expects_connect(),
             tls_required: self.tls.is_some(),
             tls_verify: self.opts.tls.as_ref().is_some_and(|t| t.verify),
             max_payload: self.opts.max_payload,

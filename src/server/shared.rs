@@ -3,7 +3,7 @@
 //! connection belongs to its worker alone (see `client.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::auth::{Perms, Replies};
 
@@ -63,8 +63,12 @@ pub struct ClientShared {
     /// Whether the client negotiated headers (decides HMSG or MSG on delivery).
     pub headers: AtomicBool,
     pub stats: Counters,
-    /// Permissions of the authenticated user, set once at CONNECT.
-    pub perms: OnceLock<Arc<Perms>>,
+    /// Permissions of the authenticated user (replaced if a later CONNECT logs in again).
+    pub perms: RwLock<Option<Arc<Perms>>>,
+    /// Deliveries are checked against the subscribe deny list (see `Perms`).
+    pub deny_filter: AtomicBool,
+    /// The user may answer received requests (`allow_responses`): note their reply subjects.
+    pub responses: AtomicBool,
     /// Reply subjects this client may answer (`allow_responses`).
     pub replies: Mutex<Replies>,
 }
@@ -82,13 +86,29 @@ impl ClientShared {
             slow_consumer: AtomicBool::new(false),
             headers: AtomicBool::new(false),
             stats: Counters::default(),
-            perms: OnceLock::new(),
+            perms: RwLock::new(None),
+            deny_filter: AtomicBool::new(false),
+            responses: AtomicBool::new(false),
             replies: Mutex::new(Replies::default()),
         }
     }
 
     pub fn is_closed(&self) -> bool {
         self.out.lock().map(|o| o.closed).unwrap_or(true)
+    }
+
+    pub fn perms(&self) -> Option<Arc<Perms>> {
+        self.perms.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Install the permissions of whoever the client authenticated as.
+    pub fn set_perms(&self, perms: Option<Arc<Perms>>) {
+        self.responses.store(
+            perms.as_ref().is_some_and(|p| p.response.is_some()),
+            Ordering::Release,
+        );
+        self.deny_filter.store(false, Ordering::Release);
+        *self.perms.write().unwrap_or_else(|e| e.into_inner()) = perms;
     }
 }
 

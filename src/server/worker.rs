@@ -173,13 +173,19 @@ impl Worker {
         self.server.register_client(&shared);
         let nonce = self.server.auth.wants_nonce.then(new_nonce);
         let auth = &self.server.auth;
+        // With no_auth_user, a client is that user until a CONNECT says otherwise.
+        let guest = auth.guest();
+        let authed = !auth.required || guest.is_some();
+        if let Some(g) = guest {
+            shared.set_perms(g.perms);
+        }
         let mut conn = Conn::new(
             sock,
             peer,
             shared.clone(),
             self.server.opts.clone(),
             nonce.clone(),
-            auth.required,
+            authed,
         );
         crate::debug!("{} - cid:{} - Client connection created", peer, cid);
         let info = self

@@ -295,6 +295,7 @@ fn limits_are_enforced() {
         max_control_line: 16,
         max_payload: 10,
         headers: false,
+        expect_connect: false,
     };
     assert_eq!(feed(&[b"PUB foo 11\r\n"], lim).1, Some(Error::MaxPayload));
     assert_eq!(feed(&[b"PUB foo 10\r\n0123456789\r\n"], lim).1, None);
@@ -357,6 +358,7 @@ fn line_at_limit_split_between_cr_and_lf() {
         max_control_line: 16,
         max_payload: 256,
         headers: false,
+        expect_connect: false,
     };
     let want = feed(&[b"SUB foo.bar.bazzzz 1\r\nPING\r\n"], lim);
     assert_eq!(want.1, None);
@@ -369,6 +371,7 @@ fn every_control_line_is_limited() {
         max_control_line: 16,
         max_payload: 256,
         headers: false,
+        expect_connect: false,
     };
     for line in [
         &b"CONNECT {\"verbose\":false}\r\n"[..],
