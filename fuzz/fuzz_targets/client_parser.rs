@@ -125,6 +125,7 @@ fn limits_for(flags: u8) -> Limits {
         max_control_line,
         max_payload,
         headers: flags & 4 != 0,
+        expect_connect: false,
     }
 }
 
