@@ -194,7 +194,10 @@ fn shipped_authorization_sample_works_as_documented() {
     let conf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/authorization.conf");
     let s = ServerProcess::start(&["-c", conf.to_str().unwrap()]);
     // The sample's comment says the bcrypt hash is for "s3cr3t".
-    Client::connect_with(s.port, r#"{"verbose":false,"user":"admin","pass":"s3cr3t"}"#);
+    Client::connect_with(
+        s.port,
+        r#"{"verbose":false,"user":"admin","pass":"s3cr3t"}"#,
+    );
     // No credentials: the guest (no_auth_user) with the default permissions.
     let mut g = Client::connect_with(s.port, r#"{"verbose":false}"#);
     g.send("PUB private 1\r\nx\r\nPING\r\n");

@@ -55,9 +55,7 @@ fn test_flag_reports_every_error_with_its_place() {
         "{err}"
     );
     assert!(
-        err.contains(&format!(
-            "{name}:3:1: \"accounts\" is not yet supported"
-        )),
+        err.contains(&format!("{name}:3:1: \"accounts\" is not yet supported")),
         "{err}"
     );
     assert!(

@@ -13,6 +13,10 @@
 //! written to a temporary directory) and hand them to the client in `INTEROP_*` environment
 //! variables; nkey pairs are made at test time by the client's own nkeys library.
 //!
+//! The `tls*` scenarios start the server with TLS (`--tls`/`--tlsverify` flags, or a `tls {}`
+//! block in a configuration file) using the test-only certificates in `configs/certs`, whose
+//! paths the client gets in `INTEROP_TLS_*` environment variables.
+//!
 //! Set `RNATSD_TEST_BIN=/usr/sbin/nats-server` to run the same tests against the Go server.
 
 mod common;
@@ -180,6 +184,11 @@ const CLIENT_ENV: &[&str] = &[
     "INTEROP_NKEY_SEED",
     "INTEROP_ADMIN_USER",
     "INTEROP_ADMIN_PASS",
+    "INTEROP_TLS_CA",
+    "INTEROP_TLS_CERT",
+    "INTEROP_TLS_KEY",
+    "INTEROP_TLS_ROGUE_CERT",
+    "INTEROP_TLS_ROGUE_KEY",
 ];
 
 impl ClientRun {
@@ -328,6 +337,9 @@ fn run_scenario(lang: Lang, scenario: &str) {
         ),
         "auth_nkey" => run_nkey(lang),
         "auth_permissions" => run_permissions(lang),
+        "tls" => run_tls(lang, "tls", TlsServer::Flags),
+        "tls_client_cert" => run_tls(lang, "tls_client_cert", TlsServer::VerifyFlags),
+        "tls_client_cert_config" => run_tls(lang, "tls_client_cert", TlsServer::VerifyConfig),
         _ => run_with_server(lang, scenario, &[], &[]),
     }
 }
@@ -441,6 +453,75 @@ fn run_permissions(lang: Lang) {
     );
 }
 
+/// Path of one of the test-only certificate files in `configs/certs`.
+fn cert_path(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("configs")
+        .join("certs")
+        .join(name)
+        .to_str()
+        .expect("certificate path is UTF-8")
+        .to_string()
+}
+
+/// How the server of a TLS scenario is configured.
+#[derive(Clone, Copy)]
+enum TlsServer {
+    /// `--tls --tlscert --tlskey`: TLS required, no client certificates.
+    Flags,
+    /// `--tlsverify --tlscert --tlskey --tlscacert`: client certificates signed by the test CA
+    /// required.
+    VerifyFlags,
+    /// The same as `VerifyFlags`, from a `tls {}` block in a configuration file.
+    VerifyConfig,
+}
+
+/// Start a TLS server as `server` says and run `scenario`, handing the client the paths of the
+/// test CA, a client certificate it signed, and a "rogue" client certificate signed by another CA.
+fn run_tls(lang: Lang, scenario: &str, server: TlsServer) {
+    let (ca, cert, key) = (
+        cert_path("ca.pem"),
+        cert_path("server-cert.pem"),
+        cert_path("server-key.pem"),
+    );
+    let dir = TempDir::new("interop-tls");
+    let args: Vec<String> = match server {
+        TlsServer::Flags => vec![
+            "--tls".into(),
+            "--tlscert".into(),
+            cert,
+            "--tlskey".into(),
+            key,
+        ],
+        TlsServer::VerifyFlags => vec![
+            "--tlsverify".into(),
+            "--tlscert".into(),
+            cert,
+            "--tlskey".into(),
+            key,
+            "--tlscacert".into(),
+            ca.clone(),
+        ],
+        TlsServer::VerifyConfig => {
+            let text = format!(
+                "tls {{\n  cert_file: \"{cert}\"\n  key_file: \"{key}\"\n  ca_file: \"{ca}\"\n  \
+                 verify: true\n  timeout: 2\n}}\n"
+            );
+            vec!["-c".into(), write_config(&dir, "tls.conf", &text)]
+        }
+    };
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let env = [
+        ("INTEROP_TLS_CA", ca.clone()),
+        ("INTEROP_TLS_CERT", cert_path("client-cert.pem")),
+        ("INTEROP_TLS_KEY", cert_path("client-key.pem")),
+        ("INTEROP_TLS_ROGUE_CERT", cert_path("rogue-cert.pem")),
+        ("INTEROP_TLS_ROGUE_KEY", cert_path("rogue-key.pem")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run_with_server(lang, scenario, &args, &env);
+}
+
 /// The client subscribes and prints READY; the server is killed and started again on the same
 /// port; the client must reconnect by itself and its subscriptions must work again.
 fn run_reconnect(lang: Lang) {
@@ -490,6 +571,9 @@ interop_tests!(Lang::Python =>
     python_auth_token: "auth_token",
     python_auth_nkey: "auth_nkey",
     python_auth_permissions: "auth_permissions",
+    python_tls: "tls",
+    python_tls_client_cert: "tls_client_cert",
+    python_tls_client_cert_config: "tls_client_cert_config",
 );
 
 interop_tests!(Lang::Node =>
@@ -509,6 +593,9 @@ interop_tests!(Lang::Node =>
     node_auth_token: "auth_token",
     node_auth_nkey: "auth_nkey",
     node_auth_permissions: "auth_permissions",
+    node_tls: "tls",
+    node_tls_client_cert: "tls_client_cert",
+    node_tls_client_cert_config: "tls_client_cert_config",
 );
 
 interop_tests!(Lang::C =>
@@ -527,4 +614,7 @@ interop_tests!(Lang::C =>
     c_auth_user_password: "auth_user_password",
     c_auth_token: "auth_token",
     c_auth_permissions: "auth_permissions",
+    c_tls: "tls",
+    c_tls_client_cert: "tls_client_cert",
+    c_tls_client_cert_config: "tls_client_cert_config",
 );

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             println!("rnatsd: v{VERSION} (nats-server v{COMPAT_VERSION} compatible)");
             return ExitCode::SUCCESS;
         }
+        Ok(Command::Signal(cmd, pid)) => return send_signal(&cmd, pid.as_deref()),
         Ok(Command::HelpTls) => {
             print!("{}", server::tls::help_text());
             return ExitCode::SUCCESS;
@@ -48,29 +49,87 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let out: Box<dyn std::io::Write + Send> = match &opts.log_file {
-        Some(path) => match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            Ok(f) => Box::new(f),
-            Err(e) => {
-                eprintln!("rnatsd: error opening log file {}: {e}", path.display());
-                return ExitCode::FAILURE;
-            }
-        },
-        None => Box::new(std::io::stderr()),
-    };
-    server::log::init(out, opts.logtime, opts.debug, opts.trace);
+    server::log::init(
+        Box::new(std::io::stderr()),
+        opts.logtime,
+        opts.debug,
+        opts.trace,
+    );
+    if let Some(path) = &opts.log_file {
+        if let Err(e) = server::log::set_file(Some(path)) {
+            eprintln!("rnatsd: error opening log file {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     for w in &warnings {
         rnatsd::warn!("{w}");
     }
-    match server::run(*opts) {
+    match server::run(*opts, args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             rnatsd::fatal!("{e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `-sl CMD[=PID|PIDFILE]`: find the server and send it the signal for CMD.
+fn send_signal(cmd: &str, target: Option<&str>) -> ExitCode {
+    let Some(sig) = server::signals::for_command(cmd) else {
+        eprintln!("rnatsd: unknown signal {cmd:?}");
+        return ExitCode::FAILURE;
+    };
+    let pid = match target {
+        Some(t) => match t.parse::<i32>() {
+            Ok(p) => p,
+            Err(_) => match std::fs::read_to_string(t).map(|s| s.trim().parse::<i32>()) {
+                Ok(Ok(p)) => p,
+                _ => {
+                    eprintln!("rnatsd: could not read a pid from {t:?}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        },
+        None => match running_servers().as_slice() {
+            [p] => *p,
+            [] => {
+                eprintln!("rnatsd: no rnatsd processes running");
+                return ExitCode::FAILURE;
+            }
+            many => {
+                let list: Vec<String> = many.iter().map(|p| p.to_string()).collect();
+                eprintln!(
+                    "rnatsd: multiple rnatsd processes running:\n{}",
+                    list.join("\n")
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    // SAFETY: kill(2) with a pid and signal number; no memory is involved.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        eprintln!(
+            "rnatsd: signal {cmd:?} to {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Other processes named rnatsd, from /proc.
+fn running_servers() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| p != me)
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "rnatsd")
+        })
+        .collect();
+    out.sort_unstable();
+    out
 }

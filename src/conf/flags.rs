@@ -13,6 +13,8 @@ pub enum Command {
     Run(Box<Options>, Vec<String>),
     /// `-t`: the configuration file is valid (warnings, if any, make it invalid).
     TestConfig(PathBuf, Vec<String>, Box<Options>),
+    /// `-sl CMD[=PID or pid file]`: signal a running server.
+    Signal(String, Option<String>),
     Help,
     Version,
     HelpTls,
@@ -53,7 +55,8 @@ Server Options:
     -ms,--https_port <port>          Use port for https monitoring (not yet supported)
     -c, --config <file>              Configuration file
     -t                               Test configuration and exit
-    -sl,--signal <signal>[=<pid>]    Send signal to rnatsd process (not yet supported)
+    -sl,--signal <signal>[=<pid>]    Send signal to rnatsd process (ldm, stop, quit, term, reopen, reload)
+                                     <pid> can be either a PID (e.g. 1) or the path to a PID file (e.g. /var/run/rnatsd.pid)
         --client_advertise <string>  Client URL to advertise to other servers
         --ports_file_dir <dir>       Creates a ports file in the specified directory (<executable_name>_<pid>.ports).
         --workers <n>                Reactor threads (default: one per core)
@@ -112,8 +115,6 @@ const NOT_YET: &[(&str, &str, bool)] = &[
     ("m", "http_port", true),
     ("", "ms", true),
     ("", "https_port", true),
-    ("", "sl", true),
-    ("", "signal", true),
     ("s", "syslog", false),
     ("r", "remote_syslog", true),
     ("", "log_size_limit", true),
@@ -174,6 +175,8 @@ const VALUES: &[(&str, &str)] = &[
     ("", "tlscert"),
     ("", "tlskey"),
     ("", "tlscacert"),
+    ("", "sl"),
+    ("", "signal"),
 ];
 
 fn spec() -> getopts::Options {
@@ -261,6 +264,13 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
     }
     if bool_flag(&m, "", "help_tls")? == Some(true) {
         return Ok(Command::HelpTls);
+    }
+    if let Some(v) = m.opt_str("sl").or_else(|| m.opt_str("signal")) {
+        let (cmd, pid) = match v.split_once('=') {
+            Some((c, p)) => (c.to_string(), Some(p.to_string())),
+            None => (v, None),
+        };
+        return Ok(Command::Signal(cmd, pid));
     }
 
     let mut o = Options::default();

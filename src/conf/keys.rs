@@ -55,7 +55,6 @@ const NOT_YET: &[&str] = &[
     "max_subscriptions",
     "max_subs",
     "max_closed_clients",
-    "lame_duck_grace_period",
     "server_tags",
     "default_js_domain",
     "trace_verbose",
@@ -111,6 +110,9 @@ pub fn apply(map: &Map, o: &mut Options) -> Report {
                 Ok(())
             }
             "no_auth_user" => string(v, &e.key).map(|s| o.no_auth_user = Some(s)),
+            "lame_duck_grace_period" => {
+                duration(v, &e.key, &mut r.warnings).map(|d| o.lame_duck_grace_period = d)
+            }
             "lame_duck_duration" => {
                 duration(v, &e.key, &mut r.warnings).map(|d| o.lame_duck_duration = d)
             }

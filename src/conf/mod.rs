@@ -45,6 +45,8 @@ pub struct Options {
     pub workers: usize,
     /// How long lame-duck mode spreads client closes over.
     pub lame_duck_duration: Duration,
+    /// How long lame-duck mode waits before it starts closing clients.
+    pub lame_duck_grace_period: Duration,
     /// The configuration file the options came from, if any.
     pub config_file: Option<PathBuf>,
     /// Client authentication and permissions.
@@ -78,6 +80,7 @@ impl Default for Options {
             write_deadline: Duration::from_secs(10),
             workers: 0,
             lame_duck_duration: Duration::from_secs(120),
+            lame_duck_grace_period: Duration::from_secs(10),
             config_file: None,
             auth: auth::Authorization::default(),
             no_auth_user: None,

@@ -172,6 +172,29 @@ pub struct ClientState {
     pub_cache: HashMap<Box<[u8]>, bool>,
     /// The TLS session, once the plaintext INFO has gone out.
     pub tls: Option<Box<rustls::ServerConnection>>,
+    /// The credentials of the last CONNECT, to check the client again after a reload.
+    creds: Option<OwnedCredentials>,
+}
+
+#[derive(Clone, Default)]
+struct OwnedCredentials {
+    user: Option<String>,
+    pass: Option<String>,
+    token: Option<String>,
+    nkey: Option<String>,
+    sig: Option<String>,
+}
+
+impl OwnedCredentials {
+    fn borrow(&self) -> Credentials<'_> {
+        Credentials {
+            user: self.user.as_deref(),
+            pass: self.pass.as_deref(),
+            token: self.token.as_deref(),
+            nkey: self.nkey.as_deref(),
+            sig: self.sig.as_deref(),
+        }
+    }
 }
 
 impl Conn {
@@ -217,6 +240,7 @@ impl Conn {
                 user: String::new(),
                 pub_cache: HashMap::new(),
                 tls: None,
+                creds: None,
             },
         }
     }
@@ -295,6 +319,27 @@ impl Conn {
             parser.limits.expect_connect = !st.authed;
         }
         st.flush_counters(router);
+    }
+
+    /// The configuration was reloaded: take the new limits, and check the client against the
+    /// authorization in force (a client that no longer passes is marked for closing).
+    pub fn reload(&mut self, router: &mut Router) {
+        let opts = router.server.opts();
+        self.parser.limits.max_payload = opts.max_payload;
+        self.parser.limits.max_control_line = opts.max_control_line;
+        self.st.server_opts = opts;
+        let auth = router.server.auth();
+        if !auth.required {
+            self.st.authed = true;
+            self.st.shared.set_perms(None);
+        } else if self.st.creds.is_some() {
+            self.st.authenticate(router);
+        } else if let Some(g) = auth.guest() {
+            self.st.shared.set_perms(g.perms);
+        } else {
+            self.st.auth_violation(router);
+        }
+        self.parser.limits.expect_connect = !self.st.authed;
     }
 
     /// Bytes held by this connection's buffers (read, parser, write in progress).
@@ -449,36 +494,15 @@ impl ClientState {
         }
         // Every CONNECT authenticates (again), as with nats-server: a second one may log in as
         // someone else, or fail.
-        if router.server.auth.required {
-            let creds = Credentials {
-                user: c.user.as_deref(),
-                pass: c.pass.as_deref(),
-                token: c.auth_token.as_deref(),
-                nkey: c.nkey.as_deref(),
-                sig: c.sig.as_deref(),
-            };
-            match router
-                .server
-                .auth
-                .authenticate(&creds, self.nonce.as_deref().map(str::as_bytes))
-            {
-                Ok(id) => {
-                    self.authed = true;
-                    self.user = id.name;
-                    self.shared.set_perms(id.perms);
-                    self.pub_cache.clear();
-                }
-                Err(name) => {
-                    crate::error!(
-                        "{} - cid:{} - authentication error - User {:?}",
-                        self.peer,
-                        self.cid(),
-                        name
-                    );
-                    self.auth_violation(router);
-                    return;
-                }
-            }
+        self.creds = Some(OwnedCredentials {
+            user: c.user,
+            pass: c.pass,
+            token: c.auth_token,
+            nkey: c.nkey,
+            sig: c.sig,
+        });
+        if router.server.auth().required && !self.authenticate(router) {
+            return;
         }
         let o = &mut self.opts;
         if !(0..=1).contains(&o.protocol) {
@@ -558,6 +582,32 @@ impl ClientState {
                 .unwrap_or_else(|e| e.into_inner())
                 .take(subject, rp),
             None => false,
+        }
+    }
+
+    /// Check the stored credentials against the authorization in force; on failure send the
+    /// violation and mark the connection for closing.
+    fn authenticate(&mut self, router: &mut Router) -> bool {
+        let creds = self.creds.clone().unwrap_or_default();
+        let auth = router.server.auth();
+        match auth.authenticate(&creds.borrow(), self.nonce.as_deref().map(str::as_bytes)) {
+            Ok(id) => {
+                self.authed = true;
+                self.user = id.name;
+                self.shared.set_perms(id.perms);
+                self.pub_cache.clear();
+                true
+            }
+            Err(name) => {
+                crate::error!(
+                    "{} - cid:{} - authentication error - User {:?}",
+                    self.peer,
+                    self.cid(),
+                    name
+                );
+                self.auth_violation(router);
+                false
+            }
         }
     }
 

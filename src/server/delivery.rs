@@ -229,7 +229,7 @@ impl Router {
     /// Hand every staged buffer to its client: one lock per client, one wake per other worker.
     /// Afterwards `local_flush` lists this worker's clients that have bytes to write.
     pub fn commit(&mut self) {
-        let max_pending = self.server.opts.max_pending;
+        let max_pending = self.server.opts().max_pending;
         for mut st in self.staged.drain(..) {
             let c = &st.client;
             let len = st.buf.len();

@@ -12,6 +12,8 @@ struct Logger {
     pid: u32,
     time: AtomicBool,
     out: Mutex<Box<dyn Write + Send>>,
+    /// The log file, when logging to one (reopened on SIGUSR1, replaced on reload).
+    path: Mutex<Option<std::path::PathBuf>>,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
@@ -26,8 +28,52 @@ pub fn init(out: Box<dyn Write + Send>, logtime: bool, debug: bool, trace: bool)
         pid: std::process::id(),
         time: AtomicBool::new(logtime),
         out: Mutex::new(out),
+        path: Mutex::new(None),
     });
     l.time.store(logtime, Ordering::Relaxed);
+}
+
+/// Change the levels and the timestamp switch (configuration reload).
+pub fn set_levels(logtime: bool, debug: bool, trace: bool) {
+    DEBUG.store(debug, Ordering::Relaxed);
+    TRACE.store(trace, Ordering::Relaxed);
+    if let Some(l) = LOGGER.get() {
+        l.time.store(logtime, Ordering::Relaxed);
+    }
+}
+
+fn open_append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+/// Log to `path` from now on (or to stderr with `None`).
+pub fn set_file(path: Option<&std::path::Path>) -> std::io::Result<()> {
+    let Some(l) = LOGGER.get() else { return Ok(()) };
+    let out: Box<dyn Write + Send> = match path {
+        Some(p) => Box::new(open_append(p)?),
+        None => Box::new(std::io::stderr()),
+    };
+    *l.out.lock().unwrap_or_else(|e| e.into_inner()) = out;
+    *l.path.lock().unwrap_or_else(|e| e.into_inner()) = path.map(|p| p.to_path_buf());
+    Ok(())
+}
+
+/// The log file in use, if any.
+pub fn file() -> Option<std::path::PathBuf> {
+    LOGGER
+        .get()
+        .and_then(|l| l.path.lock().unwrap_or_else(|e| e.into_inner()).clone())
+}
+
+/// Reopen the log file (after logrotate moved it away).
+pub fn reopen() -> std::io::Result<()> {
+    match file() {
+        Some(p) => set_file(Some(&p)),
+        None => Ok(()),
+    }
 }
 
 #[inline]

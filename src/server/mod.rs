@@ -6,8 +6,9 @@ pub mod auth;
 pub mod client;
 pub mod delivery;
 pub mod log;
+pub mod reload;
 pub mod shared;
-mod signals;
+pub mod signals;
 pub mod tls;
 pub mod worker;
 
@@ -52,6 +53,12 @@ impl std::error::Error for Error {}
 pub struct Inbox {
     pub conns: Vec<(TcpStream, SocketAddr)>,
     pub flush: Vec<usize>,
+    /// The configuration was reloaded: refresh every connection.
+    pub reload: bool,
+    /// Lame-duck mode began: tell every client (INFO with ldm).
+    pub ldm_info: bool,
+    /// Connections to close (slot, cid), for lame-duck mode.
+    pub close: Vec<(usize, u64)>,
 }
 
 pub struct WorkerHandle {
@@ -72,7 +79,8 @@ impl WorkerHandle {
 }
 
 pub struct Server {
-    pub opts: Arc<Options>,
+    /// The options in force; replaced whole by a configuration reload.
+    opts: RwLock<Arc<Options>>,
     pub id: String,
     pub name: String,
     /// Host and port clients are told about in INFO (the advertised ones when set).
@@ -89,10 +97,14 @@ pub struct Server {
     pub total_connections: AtomicU64,
     pub clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
     pub shutting_down: AtomicBool,
+    /// In lame-duck mode: no new clients, existing ones are being closed.
+    pub lame_duck: AtomicBool,
     pub started: SystemTime,
-    pub auth: auth::Auth,
+    auth: RwLock<Arc<auth::Auth>>,
     /// TLS for client connections, when configured.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
+    /// The command line the server started with, re-applied over the file on reload.
+    pub args: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -116,11 +128,33 @@ struct Info<'a> {
     client_ip: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ldm: bool,
 }
 
 impl Server {
+    pub fn opts(&self) -> Arc<Options> {
+        self.opts.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn auth(&self) -> Arc<auth::Auth> {
+        self.auth.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Put reloaded options, authentication and TLS in force for what comes next.
+    pub fn install(&self, opts: Arc<Options>, tls: Option<Arc<rustls::ServerConfig>>) {
+        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth::Auth::new(&opts));
+        *self.tls.write().unwrap_or_else(|e| e.into_inner()) = tls;
+        *self.opts.write().unwrap_or_else(|e| e.into_inner()) = opts;
+    }
+
     /// The INFO line sent to a new client.
     pub fn client_info(&self, cid: u64, client_ip: &str, nonce: Option<&str>) -> String {
+        let opts = self.opts();
         let info = Info {
             server_id: &self.id,
             server_name: &self.name,
@@ -130,13 +164,14 @@ impl Server {
             host: &self.info_host,
             port: self.info_port,
             headers: true,
-            auth_required: self.auth.expects_connect(),
-            tls_required: self.tls.is_some(),
-            tls_verify: self.opts.tls.as_ref().is_some_and(|t| t.verify),
-            max_payload: self.opts.max_payload,
+            auth_required: self.auth().expects_connect(),
+            tls_required: self.tls().is_some(),
+            tls_verify: opts.tls.as_ref().is_some_and(|t| t.verify),
+            max_payload: opts.max_payload,
             client_id: cid,
             client_ip,
             nonce,
+            ldm: self.lame_duck.load(Ordering::Acquire),
         };
         let json = serde_json::to_string(&info).unwrap_or_default();
         format!("INFO {json} \r\n")
@@ -221,6 +256,34 @@ pub struct Handle {
 }
 
 impl Handle {
+    /// Lame-duck mode: stop accepting, tell clients (INFO with `ldm`), wait the grace period,
+    /// close the clients spread over the rest of `lame_duck_duration`, then stop the process
+    /// as SIGTERM would.
+    pub fn enter_lame_duck(&self) {
+        if self.server.lame_duck.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        crate::notice!("Entering lame duck mode, stop accepting new clients");
+        let _ = self.stop.wake();
+        for h in &self.server.workers {
+            h.inbox.lock().unwrap_or_else(|e| e.into_inner()).ldm_info = true;
+            let _ = h.waker.wake();
+        }
+        let server = self.server.clone();
+        let spawned = std::thread::Builder::new()
+            .name("lame-duck".into())
+            .spawn(move || {
+                reload::lame_duck(&server);
+                // SAFETY: kill(2) on our own pid; the signal thread then shuts down gracefully.
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGTERM);
+                }
+            });
+        if let Err(e) = spawned {
+            crate::error!("lame duck mode: {e}");
+        }
+    }
+
     /// Stop accepting, flush and close every connection, join the threads, remove the pid and
     /// ports files.
     pub fn shutdown(mut self) {
@@ -243,6 +306,11 @@ impl Handle {
 
 /// Start the server: bind, spawn the workers and the acceptor, write the pid and ports files.
 pub fn start(opts: Options) -> Result<Handle, Error> {
+    start_with_args(opts, Vec::new())
+}
+
+/// Start, remembering the command line so a reload can apply it over the file again.
+pub fn start_with_args(opts: Options, args: Vec<String>) -> Result<Handle, Error> {
     let opts = Arc::new(opts);
     let id = new_server_id();
     let name = if opts.server_name.is_empty() {
@@ -305,7 +373,7 @@ pub fn start(opts: Options) -> Result<Handle, Error> {
     };
     let sublist = Sublist::new();
     let server = Arc::new(Server {
-        opts: opts.clone(),
+        opts: RwLock::new(opts.clone()),
         id,
         name,
         info_host,
@@ -321,9 +389,11 @@ pub fn start(opts: Options) -> Result<Handle, Error> {
         total_connections: AtomicU64::new(0),
         clients: Mutex::new(HashMap::new()),
         shutting_down: AtomicBool::new(false),
+        lame_duck: AtomicBool::new(false),
         started: SystemTime::now(),
-        auth: auth::Auth::new(&opts),
-        tls,
+        auth: RwLock::new(Arc::new(auth::Auth::new(&opts))),
+        tls: RwLock::new(tls),
+        args,
     });
 
     let mut threads = Vec::with_capacity(nworkers);
@@ -366,16 +436,16 @@ pub fn start(opts: Options) -> Result<Handle, Error> {
 }
 
 /// Run the server until SIGINT or SIGTERM, then shut it down gracefully.
-pub fn run(opts: Options) -> Result<(), Error> {
+pub fn run(opts: Options, args: Vec<String>) -> Result<(), Error> {
     let mut sig =
         signals::install().map_err(|e| Error::Io("installing signal handlers".into(), e))?;
-    let handle = start(opts)?;
+    let handle = start_with_args(opts, args)?;
     let mut poll = Poll::new().map_err(|e| Error::Io("creating poll".into(), e))?;
     poll.registry()
         .register(&mut sig, Token(0), Interest::READABLE)
         .map_err(|e| Error::Io("registering signals".into(), e))?;
     let mut events = Events::with_capacity(4);
-    loop {
+    'main: loop {
         if let Err(e) = poll.poll(&mut events, None) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -383,9 +453,24 @@ pub fn run(opts: Options) -> Result<(), Error> {
             crate::error!("signal poll failed: {e}");
             break;
         }
-        if let Some(name) = signals::drain(&mut sig) {
-            crate::notice!("Trapped \"{}\" signal", name);
-            break;
+        for req in signals::drain(&mut sig) {
+            match req {
+                signals::Request::Stop(name) => {
+                    crate::notice!("Trapped \"{}\" signal", name);
+                    break 'main;
+                }
+                signals::Request::Reload => match reload::reload(&handle.server) {
+                    Ok(()) => crate::notice!("Reloaded server configuration"),
+                    Err(e) => crate::error!("Failed to reload server configuration: {e}"),
+                },
+                signals::Request::Reopen => {
+                    crate::notice!("Reopening log file");
+                    if let Err(e) = log::reopen() {
+                        crate::error!("Failed to reopen log file: {e}");
+                    }
+                }
+                signals::Request::LameDuck => handle.enter_lame_duck(),
+            }
         }
     }
     handle.shutdown();
@@ -403,7 +488,8 @@ fn accept_loop(server: Arc<Server>, mut poll: Poll, mut listener: TcpListener) {
             crate::error!("acceptor poll failed: {e}");
             return;
         }
-        if server.shutting_down.load(Ordering::Acquire) {
+        if server.shutting_down.load(Ordering::Acquire) || server.lame_duck.load(Ordering::Acquire)
+        {
             return;
         }
         for ev in events.iter() {
@@ -435,7 +521,7 @@ fn accept_all(server: &Arc<Server>, listener: &mut TcpListener, next_worker: &mu
                 let _ = sock.set_nodelay(true);
                 server.total_connections.fetch_add(1, Ordering::Relaxed);
                 let n = server.num_clients.fetch_add(1, Ordering::AcqRel);
-                if n >= server.opts.max_connections {
+                if n >= server.opts().max_connections {
                     server.num_clients.fetch_sub(1, Ordering::AcqRel);
                     reject_max_connections(server, &mut sock, &peer);
                     continue;

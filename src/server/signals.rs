@@ -20,11 +20,30 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
-/// Route SIGINT and SIGTERM into the returned pipe.
+/// What a signal asks of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// SIGINT / SIGTERM: shut down gracefully (the name is Go's, for the log line).
+    Stop(&'static str),
+    /// SIGHUP: reload the configuration file.
+    Reload,
+    /// SIGUSR1: reopen the log file.
+    Reopen,
+    /// SIGUSR2: lame-duck mode.
+    LameDuck,
+}
+
+/// Route SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 into the returned pipe.
 pub fn install() -> io::Result<Receiver> {
     let (tx, rx) = pipe::new()?;
     WRITE_FD.store(tx.into_raw_fd(), Ordering::Relaxed);
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    for sig in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ] {
         // SAFETY: installing a handler that only calls write(2).
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
@@ -39,25 +58,41 @@ pub fn install() -> io::Result<Receiver> {
     Ok(rx)
 }
 
-/// Read pending signal numbers; the name of the last stopping signal, if any, as Go names it.
-pub fn drain(rx: &mut Receiver) -> Option<&'static str> {
+/// Read pending signals, in order.
+pub fn drain(rx: &mut Receiver) -> Vec<Request> {
     let mut buf = [0u8; 32];
-    let mut stop = None;
+    let mut out = Vec::new();
     loop {
         match rx.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
                 for &s in &buf[..n] {
-                    match s as libc::c_int {
-                        libc::SIGINT => stop = Some("interrupt"),
-                        libc::SIGTERM => stop = Some("terminated"),
-                        _ => {}
-                    }
+                    out.push(match s as libc::c_int {
+                        libc::SIGINT => Request::Stop("interrupt"),
+                        libc::SIGTERM => Request::Stop("terminated"),
+                        libc::SIGHUP => Request::Reload,
+                        libc::SIGUSR1 => Request::Reopen,
+                        libc::SIGUSR2 => Request::LameDuck,
+                        _ => continue,
+                    });
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
     }
-    stop
+    out
+}
+
+/// What `-sl` sends: nats-server's mapping of command names to signals.
+pub fn for_command(cmd: &str) -> Option<libc::c_int> {
+    Some(match cmd {
+        "stop" => libc::SIGKILL,
+        "quit" => libc::SIGINT,
+        "term" => libc::SIGTERM,
+        "reopen" => libc::SIGUSR1,
+        "reload" => libc::SIGHUP,
+        "ldm" => libc::SIGUSR2,
+        _ => return None,
+    })
 }

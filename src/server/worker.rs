@@ -131,7 +131,7 @@ impl Worker {
 
     /// Take new connections and flush requests; true when the server is shutting down.
     fn drain_inbox(&mut self) -> bool {
-        let (conns, flush) = {
+        let (conns, flush, reload, ldm_info, close) = {
             let mut inbox = self.server.workers[self.idx]
                 .inbox
                 .lock()
@@ -139,6 +139,9 @@ impl Worker {
             (
                 std::mem::take(&mut inbox.conns),
                 std::mem::take(&mut inbox.flush),
+                std::mem::take(&mut inbox.reload),
+                std::mem::take(&mut inbox.ldm_info),
+                std::mem::take(&mut inbox.close),
             )
         };
         for (sock, peer) in conns {
@@ -150,7 +153,61 @@ impl Worker {
             }
             self.dirty.push(slot);
         }
+        if reload {
+            self.reload();
+        }
+        if ldm_info {
+            self.announce_lame_duck();
+        }
+        for (slot, cid) in close {
+            if self
+                .conns
+                .get(slot)
+                .and_then(|c| c.as_ref())
+                .is_some_and(|c| c.st.cid() == cid)
+            {
+                self.close(slot, CloseReason::ServerShutdown);
+            }
+        }
         self.server.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// New options are in force: refresh every connection, and check each client against the
+    /// (possibly new) authorization, closing those it no longer admits.
+    fn reload(&mut self) {
+        for slot in 0..self.conns.len() {
+            let Some(conn) = self.conns[slot].as_mut() else {
+                continue;
+            };
+            conn.reload(&mut self.router);
+            if conn.st.close.is_some() {
+                self.router.commit();
+                self.router.local_flush.clear();
+                let reason = conn
+                    .st
+                    .close
+                    .unwrap_or(CloseReason::AuthenticationViolation);
+                self.close(slot, reason);
+            }
+        }
+    }
+
+    /// Tell every client the server is in lame-duck mode (INFO with `ldm`).
+    fn announce_lame_duck(&mut self) {
+        for slot in 0..self.conns.len() {
+            let Some(conn) = self.conns[slot].as_ref() else {
+                continue;
+            };
+            let ip = conn.st.peer.ip().to_string();
+            let info = self
+                .server
+                .client_info(conn.st.cid(), &ip, conn.st.nonce.as_deref());
+            self.router
+                .stage(&conn.st.shared)
+                .extend_from_slice(info.as_bytes());
+        }
+        self.router.commit();
+        self.dirty.append(&mut self.router.local_flush);
     }
 
     fn accept(&mut self, mut sock: TcpStream, peer: SocketAddr) {
@@ -171,8 +228,8 @@ impl Worker {
         }
         let shared = Arc::new(ClientShared::new(cid, peer.to_string(), self.idx, slot));
         self.server.register_client(&shared);
-        let nonce = self.server.auth.wants_nonce.then(new_nonce);
-        let auth = &self.server.auth;
+        let nonce = self.server.auth().wants_nonce.then(new_nonce);
+        let auth = self.server.auth();
         // With no_auth_user, a client is that user until a CONNECT says otherwise.
         let guest = auth.guest();
         let authed = !auth.required || guest.is_some();
@@ -183,7 +240,7 @@ impl Worker {
             sock,
             peer,
             shared.clone(),
-            self.server.opts.clone(),
+            self.server.opts(),
             nonce.clone(),
             authed,
         );
@@ -191,7 +248,7 @@ impl Worker {
         let info = self
             .server
             .client_info(cid, &peer.ip().to_string(), nonce.as_deref());
-        if let Some(cfg) = &self.server.tls {
+        if let Some(cfg) = self.server.tls() {
             // INFO goes out in the clear; everything after it is TLS.
             if let Err(e) = std::io::Write::write_all(&mut conn.st.sock, info.as_bytes()) {
                 crate::debug!("{} - cid:{} - writing INFO: {}", peer, cid, e);
@@ -212,11 +269,16 @@ impl Worker {
         }
         conn.st.created = Instant::now();
         self.conns[slot] = Some(conn);
-        self.schedule(slot, cid, TimerKind::Ping, self.server.opts.ping_interval);
-        if self.server.auth.required {
-            self.schedule(slot, cid, TimerKind::AuthTimeout, self.server.auth.timeout);
+        self.schedule(slot, cid, TimerKind::Ping, self.server.opts().ping_interval);
+        if self.server.auth().required {
+            self.schedule(
+                slot,
+                cid,
+                TimerKind::AuthTimeout,
+                self.server.auth().timeout,
+            );
         }
-        if let Some(t) = &self.server.opts.tls {
+        if let Some(t) = &self.server.opts().tls {
             self.schedule(slot, cid, TimerKind::TlsTimeout, t.timeout);
         }
         self.dirty.push(slot);
@@ -264,7 +326,7 @@ impl Worker {
                     }
                 }
                 TimerKind::WriteDeadline => {
-                    let deadline = self.server.opts.write_deadline;
+                    let deadline = self.server.opts().write_deadline;
                     match conn.st.stalled_since {
                         Some(since) if now.duration_since(since) >= deadline => {
                             crate::notice!(
@@ -288,8 +350,8 @@ impl Worker {
     }
 
     fn ping_timer(&mut self, slot: usize, cid: u64, now: Instant) {
-        let interval = self.server.opts.ping_interval;
-        let ping_max = self.server.opts.ping_max;
+        let interval = self.server.opts().ping_interval;
+        let ping_max = self.server.opts().ping_max;
         let Some(conn) = self.conns.get_mut(slot).and_then(|c| c.as_mut()) else {
             return;
         };
@@ -345,7 +407,7 @@ impl Worker {
                 "{} - cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
                 st.peer,
                 st.cid(),
-                self.server.opts.max_pending
+                self.server.opts().max_pending
             );
             self.server.slow_consumers.fetch_add(1, Ordering::Relaxed);
             self.close(slot, CloseReason::SlowConsumerPendingBytes);
@@ -373,7 +435,7 @@ impl Worker {
                         slot,
                         cid,
                         TimerKind::WriteDeadline,
-                        self.server.opts.write_deadline,
+                        self.server.opts().write_deadline,
                     );
                 }
                 if let Some(reason) = close {

@@ -12,6 +12,12 @@
  * The auth_* scenarios take their credentials from environment variables set by the harness
  * (INTEROP_USER, INTEROP_PASS, INTEROP_TOKEN, INTEROP_ADMIN_USER, INTEROP_ADMIN_PASS); the
  * server is started with the matching flags or configuration file.
+ *
+ * The tls* scenarios take the test certificates' paths from INTEROP_TLS_CA (the CA the server's
+ * certificate is signed by), INTEROP_TLS_CERT / INTEROP_TLS_KEY (a client certificate signed by
+ * that CA) and INTEROP_TLS_ROGUE_CERT / INTEROP_TLS_ROGUE_KEY (one signed by a CA the server does
+ * not trust). "tls" runs against a server with TLS but without client verification,
+ * "tls_client_cert" against one that requires client certificates signed by INTEROP_TLS_CA.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -1221,6 +1227,205 @@ static void scenario_auth_permissions(void)
     check_no_async_errors();
 }
 
+/* ---- TLS ---- */
+
+/* Options for a TLS connection that trusts the test CA and expects the server's certificate to
+ * be for "localhost"; with a client certificate from the given environment variables (cert,
+ * key) unless they are NULL. */
+static natsOptions *tls_opts(const char *cert_var, const char *key_var)
+{
+    natsOptions *o = base_opts();
+    OK(natsOptions_SetSecure(o, true));
+    OK(natsOptions_LoadCATrustedCertificates(o, env("INTEROP_TLS_CA")));
+    OK(natsOptions_SetExpectedHostname(o, "localhost"));
+    if (cert_var != NULL)
+        OK(natsOptions_LoadCertificatesChain(o, env(cert_var), env(key_var)));
+    return o;
+}
+
+/* The server URL with the tls:// scheme (caller frees). */
+static char *tls_url(void)
+{
+    const char *rest = strstr(url, "://");
+    CHECK(rest != NULL, "URL %s has no scheme", url);
+    size_t n = strlen(rest) + 4;
+    char *out = malloc(n);
+    CHECK(out != NULL, "out of memory");
+    snprintf(out, n, "tls%s", rest);
+    return out;
+}
+
+/* Publish/subscribe, headers, request/reply and max_payload messages between two TLS
+ * connections, in both directions. */
+static void tls_traffic(natsConnection *a, natsConnection *b, const char *tag)
+{
+    char subject[64], svc_subject[80], back_subject[80], buf[64], want[80];
+    snprintf(subject, sizeof(subject), "interop.tls.%s", tag);
+    snprintf(svc_subject, sizeof(svc_subject), "%s.svc", subject);
+    snprintf(back_subject, sizeof(back_subject), "%s.back", subject);
+    natsSubscription *sub = NULL, *svc = NULL, *hsvc = NULL, *back = NULL;
+    OK(natsConnection_SubscribeSync(&sub, b, subject));
+    OK(natsConnection_Subscribe(&svc, b, svc_subject, echo_cb, "echo:"));
+    OK(natsConnection_Subscribe(&hsvc, b, "interop.tls.hdr.svc", hdr_svc_cb, NULL));
+    flush(b);
+
+    const int n = 100;
+    for (int i = 0; i < n; i++)
+        pub_int(a, subject, i);
+    natsMsg *hm = NULL;
+    OK(natsMsg_Create(&hm, subject, NULL, "with headers", 12));
+    OK(natsMsgHeader_Set(hm, "X-Tls", tag));
+    OK(natsConnection_PublishMsg(a, hm));
+    natsMsg_Destroy(hm);
+    flush(a);
+    flush(b);
+    CHECK(pending(sub) == n + 1, "%s: %d messages delivered, want %d", tag, pending(sub), n + 1);
+    for (int i = 0; i < n; i++) {
+        natsMsg *m = next(sub);
+        CHECK(data_int(m) == i, "%s: message %d out of order or wrong", tag, i);
+        natsMsg_Destroy(m);
+    }
+    natsMsg *m = next(sub);
+    const char *hv = NULL;
+    CHECK(data_is(m, "with headers") && natsMsgHeader_Get(m, "X-Tls", &hv) == NATS_OK && strcmp(hv, tag) == 0,
+          "%s: message with headers came back wrong", tag);
+    natsMsg_Destroy(m);
+
+    for (int i = 0; i < 20; i++) {
+        natsMsg *r = NULL;
+        snprintf(buf, sizeof(buf), "r%d", i);
+        snprintf(want, sizeof(want), "echo:r%d", i);
+        OK(natsConnection_RequestString(&r, a, svc_subject, buf, WAIT_MS));
+        CHECK(data_is(r, want), "%s: reply %d", tag, i);
+        natsMsg_Destroy(r);
+    }
+    natsMsg *req = NULL, *r = NULL;
+    OK(natsMsg_Create(&req, "interop.tls.hdr.svc", NULL, "q", 1));
+    OK(natsMsgHeader_Set(req, "X-Req", "42"));
+    OK(natsConnection_RequestMsg(&r, a, req, WAIT_MS));
+    const char *saw = NULL;
+    CHECK(data_is(r, "resp:q") && natsMsgHeader_Get(r, "X-Saw", &saw) == NATS_OK && strcmp(saw, "42") == 0,
+          "%s: reply with headers came back wrong", tag);
+    natsMsg_Destroy(r);
+    natsMsg_Destroy(req);
+
+    /* A message of max_payload bytes spans many TLS records. */
+    char *big = malloc(MAX_PAYLOAD);
+    CHECK(big != NULL, "out of memory");
+    for (int i = 0; i < MAX_PAYLOAD; i++)
+        big[i] = (char)((i * 31 + 7) % 251);
+    OK(natsConnection_Publish(a, subject, big, MAX_PAYLOAD));
+    flush(a);
+    m = next(sub);
+    CHECK(natsMsg_GetDataLength(m) == MAX_PAYLOAD && memcmp(natsMsg_GetData(m), big, MAX_PAYLOAD) == 0,
+          "%s: %d-byte message came back as %d bytes, or corrupted", tag, MAX_PAYLOAD,
+          natsMsg_GetDataLength(m));
+    natsMsg_Destroy(m);
+    const int rn = MAX_PAYLOAD - 5; /* room for the "echo:" prefix of the reply */
+    OK(natsConnection_Request(&r, a, svc_subject, big, rn, WAIT_MS));
+    CHECK(natsMsg_GetDataLength(r) == rn + 5 && memcmp(natsMsg_GetData(r), "echo:", 5) == 0
+              && memcmp(natsMsg_GetData(r) + 5, big, rn) == 0,
+          "%s: large request/reply corrupted", tag);
+    natsMsg_Destroy(r);
+    free(big);
+
+    /* The other direction. */
+    OK(natsConnection_SubscribeSync(&back, a, back_subject));
+    flush(a);
+    pub_str(b, back_subject, "back");
+    flush(b);
+    m = next(back);
+    CHECK(data_is(m, "back"), "%s: reverse message wrong", tag);
+    natsMsg_Destroy(m);
+
+    natsSubscription_Destroy(back);
+    natsSubscription_Destroy(hsvc);
+    natsSubscription_Destroy(svc);
+    natsSubscription_Destroy(sub);
+}
+
+/* Connecting with these options (destroyed here) must fail promptly (not by timing out). If
+ * `want` is not NATS_OK, the connect must return exactly that status. */
+static void expect_tls_failure(const char *what, natsOptions *o, natsStatus want)
+{
+    natsConnection *nc = NULL;
+    int64_t start = now_ms();
+    natsStatus s = natsConnection_Connect(&nc, o);
+    int64_t elapsed = now_ms() - start;
+    natsOptions_Destroy(o);
+    if (s == NATS_OK) {
+        finish(nc);
+        CHECK(0, "%s: connect succeeded, want a TLS failure", what);
+    }
+    const char *text = nats_GetLastError(NULL);
+    fprintf(stderr, "%s: connect failed as expected: %s (%s) after %lld ms\n", what, natsStatus_GetText(s),
+            text ? text : "", (long long)elapsed);
+    CHECK(s != NATS_TIMEOUT, "%s: connect timed out (%s), want a refusal", what, text ? text : "");
+    CHECK(want == NATS_OK || s == want, "%s: connect returned %s (%s), want %s", what, natsStatus_GetText(s),
+          text ? text : "", natsStatus_GetText(want));
+    CHECK(elapsed < 4000, "%s: the refusal took %lld ms", what, (long long)elapsed);
+}
+
+static void scenario_tls(void)
+{
+    natsConnection *a = connect_with(tls_opts(NULL, NULL));
+    char *u = tls_url();
+    natsOptions *o = tls_opts(NULL, NULL);
+    OK(natsOptions_SetURL(o, u));
+    natsConnection *b = connect_with(o);
+    tls_traffic(a, b, "a");
+
+    /* The client rejects the server's certificate when it does not trust the test CA, or when it
+     * expects another name. */
+    o = base_opts();
+    OK(natsOptions_SetSecure(o, true));
+    expect_tls_failure("no trusted CA", o, NATS_SSL_ERROR);
+    o = base_opts();
+    OK(natsOptions_SetURL(o, u));
+    expect_tls_failure("tls:// URL, no trusted CA", o, NATS_SSL_ERROR);
+    o = tls_opts(NULL, NULL);
+    OK(natsOptions_SetExpectedHostname(o, "wrong.example"));
+    expect_tls_failure("wrong server name", o, NATS_SSL_ERROR);
+    free(u);
+
+    /* The refused attempts did not disturb the established connections. */
+    round_trip(a, "interop.tls.after.a");
+    round_trip(b, "interop.tls.after.b");
+    tls_traffic(b, a, "b");
+    finish(a);
+    finish(b);
+    check_no_async_errors();
+}
+
+static void scenario_tls_client_cert(void)
+{
+    natsConnection *a = connect_with(tls_opts("INTEROP_TLS_CERT", "INTEROP_TLS_KEY"));
+    char *u = tls_url();
+    natsOptions *o = tls_opts("INTEROP_TLS_CERT", "INTEROP_TLS_KEY");
+    OK(natsOptions_SetURL(o, u));
+    free(u);
+    natsConnection *b = connect_with(o);
+    tls_traffic(a, b, "a");
+
+    /* Without a client certificate, or with one signed by a CA the server does not trust, the
+     * server refuses the connection. */
+    expect_tls_failure("no client certificate", tls_opts(NULL, NULL), NATS_OK);
+    expect_tls_failure("certificate from an untrusted CA",
+                       tls_opts("INTEROP_TLS_ROGUE_CERT", "INTEROP_TLS_ROGUE_KEY"), NATS_OK);
+    /* Nor does the client accept the server without the test CA. */
+    o = base_opts();
+    OK(natsOptions_SetSecure(o, true));
+    OK(natsOptions_LoadCertificatesChain(o, env("INTEROP_TLS_CERT"), env("INTEROP_TLS_KEY")));
+    expect_tls_failure("no trusted CA", o, NATS_SSL_ERROR);
+
+    round_trip(a, "interop.tls.after.a");
+    round_trip(b, "interop.tls.after.b");
+    tls_traffic(b, a, "b");
+    finish(a);
+    finish(b);
+    check_no_async_errors();
+}
+
 static const struct {
     const char *name;
     void (*run)(void);
@@ -1240,6 +1445,8 @@ static const struct {
     {"auth_user_password", scenario_auth_user_password},
     {"auth_token", scenario_auth_token},
     {"auth_permissions", scenario_auth_permissions},
+    {"tls", scenario_tls},
+    {"tls_client_cert", scenario_tls_client_cert},
 };
 
 int main(int argc, char **argv)

@@ -10,6 +10,12 @@
 // (INTEROP_USER, INTEROP_PASS, INTEROP_TOKEN, INTEROP_NKEY_SEED, INTEROP_ADMIN_USER,
 // INTEROP_ADMIN_PASS); the server is started with the matching flags or configuration file.
 //
+// The tls* scenarios take the test certificates' paths from INTEROP_TLS_CA (the CA the server's
+// certificate is signed by), INTEROP_TLS_CERT / INTEROP_TLS_KEY (a client certificate signed by
+// that CA) and INTEROP_TLS_ROGUE_CERT / INTEROP_TLS_ROGUE_KEY (one signed by a CA the server does
+// not trust). "tls" runs against a server with TLS but without client verification,
+// "tls_client_cert" against one that requires client certificates signed by INTEROP_TLS_CA.
+//
 // Usage: node interop_client.js gen_nkey -
 //   Prints a fresh user nkey pair, made with nats.js's nkeys, as "SEED S..." and "PUBLIC U...".
 "use strict";
@@ -790,6 +796,186 @@ scenarios.auth_permissions = async (c) => {
 
   check(events.length === 3, `limited connection error events: ${JSON.stringify(events)}, want 3`);
   check(!lim.isClosed() && !admin.isClosed(), "a connection closed");
+  c.checkNoAsyncErrors();
+};
+
+// ---- TLS ---------------------------------------------------------------------------------------
+
+// nats.js options for a TLS connection that trusts the test CA, optionally with a client
+// certificate from the given environment variables (cert, key).
+function tlsOpts(certVar, keyVar, extra = {}) {
+  const tls = { caFile: env("INTEROP_TLS_CA"), ...extra };
+  if (certVar) {
+    tls.certFile = env(certVar);
+    tls.keyFile = env(keyVar);
+  }
+  return { tls };
+}
+
+// The connection runs over TLS: the server's INFO asked for it and the socket is a TLS socket.
+function checkTls(nc, verify) {
+  check(nc.info.tls_required === true, `INFO tls_required ${nc.info.tls_required}`);
+  check(
+    verify ? nc.info.tls_verify === true : !nc.info.tls_verify,
+    `INFO tls_verify ${nc.info.tls_verify}, want ${verify}`,
+  );
+  const transport = nc.protocol && nc.protocol.transport;
+  check(transport && transport.isEncrypted() === true, "the connection is not encrypted");
+}
+
+// Publish/subscribe, headers, request/reply and max_payload messages between two TLS
+// connections, in both directions.
+async function tlsTraffic(a, b, tag) {
+  const flush = (nc) => within(nc.flush(), WAIT, "flush");
+  const subject = `interop.tls.${tag}`;
+  const s = collect(b, subject);
+  b.subscribe(`${subject}.svc`, {
+    callback: (err, msg) => {
+      if (err) return;
+      const data = new Uint8Array(5 + msg.data.length);
+      data.set(enc.encode("echo:"));
+      data.set(msg.data, 5);
+      msg.respond(data, msg.headers ? { headers: msg.headers } : undefined);
+    },
+  });
+  await flush(b);
+
+  const n = 100;
+  for (const i of range(n)) a.publish(subject, enc.encode(`m${i}`));
+  const h = headers();
+  h.set("X-Tls", tag);
+  a.publish(subject, enc.encode("with headers"), { headers: h });
+  await flush(a);
+  await flush(b);
+  check(s.msgs.length === n + 1, `${tag}: received ${s.msgs.length} messages, want ${n + 1}`);
+  const got = s.msgs.slice(0, n).map((m) => str(m.data));
+  check(eq(got, range(n).map((i) => `m${i}`)), `${tag}: messages out of order`);
+  const hm = s.msgs[n];
+  check(hm.headers && hm.headers.get("X-Tls") === tag, `${tag}: headers missing`);
+  s.msgs.splice(0);
+
+  for (const i of range(10)) {
+    const r = await a.request(`${subject}.svc`, enc.encode(`r${i}`), { timeout: WAIT });
+    check(str(r.data) === `echo:r${i}`, `${tag}: reply ${str(r.data)}`);
+  }
+  const resps = await Promise.all(
+    range(30).map((i) => a.request(`${subject}.svc`, enc.encode(`p${i}`), { timeout: WAIT })),
+  );
+  resps.forEach((r, i) => check(str(r.data) === `echo:p${i}`, `${tag}: parallel reply ${i}: ${str(r.data)}`));
+  const rh = headers();
+  rh.set("X-Req", "1");
+  const hr = await a.request(`${subject}.svc`, enc.encode("h"), { timeout: WAIT, headers: rh });
+  check(str(hr.data) === "echo:h" && hr.headers && hr.headers.get("X-Req") === "1", `${tag}: reply with headers`);
+
+  // A message of max_payload bytes spans many TLS records.
+  const big = new Uint8Array(MAX_PAYLOAD);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) % 251;
+  a.publish(subject, big);
+  await flush(a);
+  await flush(b);
+  check(
+    s.msgs.length === 1 && Buffer.compare(Buffer.from(s.msgs[0].data), Buffer.from(big)) === 0,
+    `${tag}: ${big.length}-byte message lost or corrupted`,
+  );
+  s.msgs.splice(0);
+  const part = big.subarray(0, MAX_PAYLOAD - 5);
+  const br = await a.request(`${subject}.svc`, part, { timeout: WAIT });
+  check(
+    br.data.length === MAX_PAYLOAD &&
+      str(br.data.subarray(0, 5)) === "echo:" &&
+      Buffer.compare(Buffer.from(br.data.subarray(5)), Buffer.from(part)) === 0,
+    `${tag}: large request/reply corrupted`,
+  );
+
+  // The other direction.
+  const back = collect(a, `${subject}.back`);
+  await flush(a);
+  b.publish(`${subject}.back`, enc.encode("back"));
+  await flush(b);
+  await flush(a);
+  check(back.msgs.length === 1 && str(back.msgs[0].data) === "back", `${tag}: reverse message missing`);
+  s.sub.unsubscribe();
+  back.sub.unsubscribe();
+}
+
+// Connecting with these options must fail promptly (not by timing out). With `wantCode`, the
+// error (or the error it wraps) must carry that code, e.g. one of Node's certificate errors.
+async function expectTlsFailure(c, what, opts, wantCode) {
+  const start = Date.now();
+  let nc;
+  try {
+    nc = await within(
+      connect({ servers: c.url, timeout: 5000, reconnect: false, ...opts }),
+      WAIT,
+      `${what}: connect`,
+    );
+  } catch (err) {
+    if (err instanceof Failure) throw err;
+    const elapsed = Date.now() - start;
+    const codes = [err.code, err.chainedError && err.chainedError.code];
+    console.error(`${what}: connect failed as expected: ${codes} (${err.message}) after ${elapsed} ms`);
+    check(err.code !== ErrorCode.Timeout, `${what}: connect timed out, want a refusal`);
+    check(
+      !wantCode || codes.includes(wantCode),
+      `${what}: connect failed with ${codes} (${err.message}), want ${wantCode}`,
+    );
+    check(elapsed < 4000, `${what}: the refusal took ${elapsed} ms`);
+    return;
+  }
+  await nc.close();
+  throw new Failure(`${what}: connect succeeded, want a TLS failure`);
+}
+
+scenarios.tls = async (c) => {
+  const a = await c.open(tlsOpts());
+  const b = await c.open(tlsOpts(null, null, { servername: "localhost" }));
+  checkTls(a, false);
+  checkTls(b, false);
+  await tlsTraffic(a, b, "a");
+
+  // The client rejects the server's certificate when it does not trust the test CA, or when it
+  // expects another name.
+  await expectTlsFailure(c, "no trusted CA", { tls: {} }, "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+  await expectTlsFailure(
+    c,
+    "wrong server name",
+    tlsOpts(null, null, { servername: "wrong.example" }),
+    "ERR_TLS_CERT_ALTNAME_INVALID",
+  );
+
+  // The refused attempts did not disturb the established connections.
+  await roundTrip(a, "interop.tls.after.a");
+  await roundTrip(b, "interop.tls.after.b");
+  await tlsTraffic(b, a, "b");
+  c.checkNoAsyncErrors();
+};
+
+scenarios.tls_client_cert = async (c) => {
+  const a = await c.open(tlsOpts("INTEROP_TLS_CERT", "INTEROP_TLS_KEY"));
+  const b = await c.open(tlsOpts("INTEROP_TLS_CERT", "INTEROP_TLS_KEY"));
+  checkTls(a, true);
+  checkTls(b, true);
+  await tlsTraffic(a, b, "a");
+
+  // Without a client certificate, or with one signed by a CA the server does not trust, the
+  // server refuses the connection.
+  await expectTlsFailure(c, "no client certificate", tlsOpts());
+  await expectTlsFailure(
+    c,
+    "certificate from an untrusted CA",
+    tlsOpts("INTEROP_TLS_ROGUE_CERT", "INTEROP_TLS_ROGUE_KEY"),
+  );
+  // Nor does the client accept the server without the test CA.
+  await expectTlsFailure(
+    c,
+    "no trusted CA",
+    { tls: { certFile: env("INTEROP_TLS_CERT"), keyFile: env("INTEROP_TLS_KEY") } },
+    "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  );
+
+  await roundTrip(a, "interop.tls.after.a");
+  await roundTrip(b, "interop.tls.after.b");
+  await tlsTraffic(b, a, "b");
   c.checkNoAsyncErrors();
 };
 

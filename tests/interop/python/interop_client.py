@@ -10,6 +10,12 @@ The auth_* scenarios take their credentials from environment variables set by th
 (INTEROP_USER, INTEROP_PASS, INTEROP_TOKEN, INTEROP_NKEY_SEED, INTEROP_ADMIN_USER,
 INTEROP_ADMIN_PASS); the server is started with the matching flags or configuration file.
 
+The tls* scenarios take the test certificates' paths from INTEROP_TLS_CA (the CA the server's
+certificate is signed by), INTEROP_TLS_CERT / INTEROP_TLS_KEY (a client certificate signed by
+that CA) and INTEROP_TLS_ROGUE_CERT / INTEROP_TLS_ROGUE_KEY (one signed by a CA the server does
+not trust). "tls" runs against a server with TLS but without client verification,
+"tls_client_cert" against one that requires client certificates signed by INTEROP_TLS_CA.
+
 Usage: interop_client.py gen_nkey -
     Prints a fresh user nkey pair, made with the nkeys package, as "SEED S..." and "PUBLIC U...".
 """
@@ -17,6 +23,7 @@ Usage: interop_client.py gen_nkey -
 import asyncio
 import importlib.metadata
 import os
+import ssl
 import sys
 import tempfile
 import time
@@ -813,6 +820,161 @@ async def scenario_auth_permissions(c):
     c.check_no_async_errors()
 
 
+# ---- TLS ---------------------------------------------------------------------------------------
+
+
+def tls_context(cert=None):
+    """A client context that trusts the test CA and verifies the server's name, optionally
+    presenting a client certificate (a pair of environment variable names: cert, key)."""
+    ctx = ssl.create_default_context(cafile=env("INTEROP_TLS_CA"))
+    if cert is not None:
+        ctx.load_cert_chain(env(cert[0]), env(cert[1]))
+    return ctx
+
+
+def with_scheme(url, scheme):
+    u = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((scheme, u.netloc, u.path, u.query, u.fragment))
+
+
+def is_tls(nc):
+    """Whether the connection's transport is encrypted. nats-py has no public accessor for this;
+    this asks the stream writer of its TCP transport (private, as of the pinned nats-py)."""
+    writer = getattr(nc._transport, "_io_writer", None)
+    return writer is not None and writer.get_extra_info("ssl_object") is not None
+
+
+async def tls_traffic(a, b, tag):
+    """Publish/subscribe, headers, request/reply and max_payload messages between two TLS
+    connections, in both directions."""
+    subject = f"interop.tls.{tag}"
+    sub = await b.subscribe(subject)
+
+    async def echo(msg):
+        await b.publish(msg.reply, b"echo:" + msg.data, headers=msg.headers)
+
+    await b.subscribe(f"{subject}.svc", cb=echo)
+    await sync(b)
+
+    n = 100
+    for i in range(n):
+        await a.publish(subject, f"m{i}".encode())
+    await a.publish(subject, b"with headers", headers={"X-Tls": tag})
+    await sync(a)
+    await sync(b)
+    msgs = await take_pending(sub)
+    check(len(msgs) == n + 1, f"{tag}: received {len(msgs)} messages, want {n + 1}")
+    check([m.data for m in msgs[:n]] == [f"m{i}".encode() for i in range(n)], f"{tag}: messages out of order")
+    check((msgs[n].headers or {}).get("X-Tls") == tag, f"{tag}: headers {msgs[n].headers!r}")
+
+    for i in range(10):
+        resp = await a.request(f"{subject}.svc", f"r{i}".encode(), timeout=WAIT)
+        check(resp.data == f"echo:r{i}".encode(), f"{tag}: reply {resp.data!r}")
+    resps = await asyncio.gather(
+        *[a.request(f"{subject}.svc", f"p{i}".encode(), timeout=WAIT) for i in range(30)]
+    )
+    for i, r in enumerate(resps):
+        check(r.data == f"echo:p{i}".encode(), f"{tag}: parallel reply {i}: {r.data!r}")
+    resp = await a.request(f"{subject}.svc", b"h", timeout=WAIT, headers={"X-Req": "1"})
+    check(
+        resp.data == b"echo:h" and (resp.headers or {}).get("X-Req") == "1",
+        f"{tag}: reply with headers {resp.data!r} {resp.headers!r}",
+    )
+
+    # A message of max_payload bytes spans many TLS records.
+    big = bytes((i * 31 + 7) % 251 for i in range(MAX_PAYLOAD))
+    await a.publish(subject, big)
+    await sync(a)
+    m = await sub.next_msg(timeout=WAIT)
+    check(m.data == big, f"{tag}: {len(big)}-byte message came back as {len(m.data)} bytes, or corrupted")
+    resp = await a.request(f"{subject}.svc", big[: MAX_PAYLOAD - 5], timeout=WAIT)
+    check(resp.data == b"echo:" + big[: MAX_PAYLOAD - 5], f"{tag}: large request/reply corrupted")
+
+    # The other direction.
+    back = await a.subscribe(f"{subject}.back")
+    await sync(a)
+    await b.publish(f"{subject}.back", b"back")
+    await sync(b)
+    m = await back.next_msg(timeout=WAIT)
+    check(m.data == b"back", f"{tag}: reverse message {m.data!r}")
+    await sub.unsubscribe()
+    await back.unsubscribe()
+
+
+async def expect_tls_failure(c, what, want_verify_error=False, **kwargs):
+    """Connecting with these options must fail promptly: the TLS handshake or the first round
+    trip is refused (not a timeout). With want_verify_error, the client itself must reject the
+    server's certificate."""
+    opts = dict(servers=[c.url], connect_timeout=5, allow_reconnect=False)
+    opts.update(kwargs)
+
+    async def error_cb(e):
+        pass
+
+    opts.setdefault("error_cb", error_cb)
+    start = time.monotonic()
+    try:
+        nc = await asyncio.wait_for(nats.connect(**opts), WAIT)
+    except (asyncio.TimeoutError, nats.errors.TimeoutError) as e:
+        raise Failure(f"{what}: connect timed out ({e!r}) after {time.monotonic() - start:.2f}s, want a refusal")
+    except Exception as e:
+        elapsed = time.monotonic() - start
+        if want_verify_error:
+            check(
+                isinstance(e, ssl.SSLCertVerificationError),
+                f"{what}: connect failed with {e!r}, want a certificate verification error",
+            )
+        check(elapsed < 4.0, f"{what}: the refusal took {elapsed:.2f}s")
+        return
+    connected = nc.is_connected
+    await nc.close()
+    raise Failure(f"{what}: connect succeeded (is_connected={connected}), want a TLS failure")
+
+
+async def scenario_tls(c):
+    ctx = tls_context()
+    by_scheme = await c.open(servers=[with_scheme(c.url, "tls")], tls=ctx)
+    by_option = await c.open(tls=ctx)
+    named = await c.open(tls=ctx, tls_hostname="localhost")
+    for nc in (by_scheme, by_option, named):
+        check(is_tls(nc), "the connection is not encrypted")
+    await tls_traffic(by_scheme, by_option, "a")
+    await tls_traffic(named, by_scheme, "b")
+
+    # A client that does not trust the test CA (the system's default trust store), or that
+    # expects another server name, rejects the server's certificate.
+    await expect_tls_failure(c, "default trust store", True, servers=[with_scheme(c.url, "tls")])
+    await expect_tls_failure(c, "default trust store, nats:// URL", True)
+    await expect_tls_failure(c, "wrong server name", True, tls=ctx, tls_hostname="wrong.example")
+
+    # The refused attempts did not disturb the established connections.
+    await round_trip(by_scheme, "interop.tls.after.a")
+    await round_trip(by_option, "interop.tls.after.b")
+    c.check_no_async_errors()
+
+
+async def scenario_tls_client_cert(c):
+    ctx = tls_context(("INTEROP_TLS_CERT", "INTEROP_TLS_KEY"))
+    a = await c.open(tls=ctx)
+    b = await c.open(servers=[with_scheme(c.url, "tls")], tls=ctx)
+    check(is_tls(a) and is_tls(b), "a connection is not encrypted")
+    await tls_traffic(a, b, "a")
+
+    # Without a client certificate, or with one signed by a CA the server does not trust, the
+    # server refuses the connection.
+    await expect_tls_failure(c, "no client certificate", tls=tls_context())
+    await expect_tls_failure(
+        c, "certificate from an untrusted CA", tls=tls_context(("INTEROP_TLS_ROGUE_CERT", "INTEROP_TLS_ROGUE_KEY"))
+    )
+    # Nor does the client accept the server without the test CA.
+    await expect_tls_failure(c, "default trust store", True, servers=[with_scheme(c.url, "tls")])
+
+    await round_trip(a, "interop.tls.after.a")
+    await round_trip(b, "interop.tls.after.b")
+    await tls_traffic(b, a, "b")
+    c.check_no_async_errors()
+
+
 SCENARIOS = {
     "connect": scenario_connect,
     "pubsub": scenario_pubsub,
@@ -830,6 +992,8 @@ SCENARIOS = {
     "auth_token": scenario_auth_token,
     "auth_nkey": scenario_auth_nkey,
     "auth_permissions": scenario_auth_permissions,
+    "tls": scenario_tls,
+    "tls_client_cert": scenario_tls_client_cert,
 }
 
 
