@@ -59,7 +59,6 @@ fn later_features_are_refused_not_ignored() {
         &["--routes", "nats://127.0.0.1:6222"],
         &["--cluster", "nats://127.0.0.1:6222"],
         &["--cluster_name", "c"],
-        &["--syslog"],
         &["-js"],
     ];
     for args in cases {

@@ -49,17 +49,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    server::log::init(
-        Box::new(std::io::stderr()),
-        opts.logtime,
-        opts.debug,
-        opts.trace,
-    );
-    if let Some(path) = &opts.log_file {
-        if let Err(e) = server::log::set_file(Some(path)) {
-            eprintln!("rnatsd: error opening log file {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
+    server::log::init(opts.logtime, opts.debug, opts.trace);
+    if let Err(e) = server::log::set_target(&server::log::Target::from_options(&opts)) {
+        eprintln!("rnatsd: error opening the log output: {e}");
+        return ExitCode::FAILURE;
     }
     for w in &warnings {
         rnatsd::warn!("{w}");

@@ -73,14 +73,14 @@ Limits (rnatsd extensions; same names and defaults as the configuration keys):
 Logging Options:
     -l, --log <file>                 File to redirect log output
     -T, --logtime                    Timestamp log entries (default: true)
-    -s, --syslog                     Log to syslog (not yet supported)
-    -r, --remote_syslog <addr>       Syslog server addr (not yet supported)
+    -s, --syslog                     Log to syslog
+    -r, --remote_syslog <addr>       Syslog server addr (udp://localhost:514)
     -D, --debug                      Enable debugging output
     -V, --trace                      Trace the raw protocol
     -VV                              Verbose trace (traces system account as well)
     -DV                              Debug and trace
     -DVV                             Debug and verbose trace (traces system account as well)
-        --log_size_limit <limit>     Logfile size limit (not yet supported)
+        --log_size_limit <limit>     Logfile size limit (default: auto)
         --max_traced_msg_len <len>   Maximum printable length for traced messages (default: 128)
 
 Authorization Options:
@@ -115,9 +115,6 @@ const NOT_YET: &[(&str, &str, bool)] = &[
     ("m", "http_port", true),
     ("", "ms", true),
     ("", "https_port", true),
-    ("s", "syslog", false),
-    ("r", "remote_syslog", true),
-    ("", "log_size_limit", true),
     ("", "js", false),
     ("", "jetstream", false),
     ("", "sd", true),
@@ -146,6 +143,7 @@ const BOOLS: &[(&str, &str)] = &[
     ("", "help_tls"),
     ("", "tls"),
     ("", "tlsverify"),
+    ("s", "syslog"),
 ];
 
 /// Flags with a value: (short, long).
@@ -177,6 +175,8 @@ const VALUES: &[(&str, &str)] = &[
     ("", "tlscacert"),
     ("", "sl"),
     ("", "signal"),
+    ("r", "remote_syslog"),
+    ("", "log_size_limit"),
 ];
 
 fn spec() -> getopts::Options {
@@ -320,6 +320,15 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
     }
     if let Some(v) = m.opt_str("l") {
         o.log_file = Some(PathBuf::from(v));
+    }
+    if let Some(v) = bool_flag(&m, "s", "syslog")? {
+        o.syslog = v;
+    }
+    if let Some(v) = m.opt_str("r") {
+        o.remote_syslog = Some(v);
+    }
+    if let Some(v) = m.opt_str("log_size_limit") {
+        o.log_size_limit = number(&v, "log_size_limit")? as u64;
     }
     if let Some(v) = m.opt_str("user") {
         o.auth.user = Some(v);

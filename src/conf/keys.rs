@@ -44,10 +44,6 @@ const NOT_YET: &[&str] = &[
     "no_system",
     "trusted",
     "trusted_keys",
-    "syslog",
-    "remote_syslog",
-    "log_size_limit",
-    "logfile_size_limit",
     "mqtt",
     "websocket",
     "ocsp",
@@ -110,6 +106,11 @@ pub fn apply(map: &Map, o: &mut Options) -> Report {
                 Ok(())
             }
             "no_auth_user" => string(v, &e.key).map(|s| o.no_auth_user = Some(s)),
+            "syslog" => boolean(v, &e.key).map(|b| o.syslog = b),
+            "remote_syslog" => string(v, &e.key).map(|s| o.remote_syslog = Some(s)),
+            "log_size_limit" | "logfile_size_limit" => {
+                count(v, &e.key).map(|n| o.log_size_limit = n as u64)
+            }
             "lame_duck_grace_period" => {
                 duration(v, &e.key, &mut r.warnings).map(|d| o.lame_duck_grace_period = d)
             }

@@ -29,6 +29,12 @@ pub struct Options {
     pub ports_file_dir: Option<PathBuf>,
     pub client_advertise: Option<String>,
     pub log_file: Option<PathBuf>,
+    /// Rotate the log file once it reaches this many bytes (0: never).
+    pub log_size_limit: u64,
+    /// Log to the local syslog.
+    pub syslog: bool,
+    /// Log to a remote syslog: `udp://host:port`, `tcp://host:port` or `unix:///path`.
+    pub remote_syslog: Option<String>,
     pub logtime: bool,
     pub debug: bool,
     pub trace: bool,
@@ -67,6 +73,9 @@ impl Default for Options {
             ports_file_dir: None,
             client_advertise: None,
             log_file: None,
+            log_size_limit: 0,
+            syslog: false,
+            remote_syslog: None,
             logtime: true,
             debug: false,
             trace: false,

@@ -74,9 +74,9 @@ pub fn reload(server: &Arc<Server>) -> Result<(), String> {
     for w in &warnings {
         crate::warn!("{w}");
     }
-    if new.log_file != old.log_file {
-        super::log::set_file(new.log_file.as_deref())
-            .map_err(|e| format!("opening log file: {e}"))?;
+    let target = super::log::Target::from_options(&new);
+    if target != super::log::Target::from_options(&old) {
+        super::log::set_target(&target).map_err(|e| format!("opening the log output: {e}"))?;
     }
     super::log::set_levels(new.logtime, new.debug, new.trace);
     server.install(Arc::new(*new), tls);
