@@ -215,19 +215,7 @@ impl<'a> Parser<'a> {
     fn entry(&mut self) -> Result<Entry, Error> {
         let pos = self.pos();
         let key = match self.peek() {
-            Some(q @ (b'"' | b'\'')) => {
-                self.bump();
-                let start = self.i;
-                while self.peek().is_some_and(|b| b != q) {
-                    self.bump();
-                }
-                if self.peek().is_none() {
-                    return self.err("Unexpected EOF.");
-                }
-                let k = self.utf8(&self.s[start..self.i], pos)?;
-                self.bump();
-                k
-            }
+            Some(q @ (b'"' | b'\'')) => self.quoted(q, pos, "Unexpected EOF.")?,
             Some(b'=') | Some(b':') => {
                 return self.err(format!("Unexpected key separator '{}'", show(self.peek())));
             }
@@ -263,19 +251,7 @@ impl<'a> Parser<'a> {
     fn include(&mut self, pos: Pos) -> Result<Entry, Error> {
         self.skip_blanks();
         let path = match self.peek() {
-            Some(q @ (b'"' | b'\'')) => {
-                self.bump();
-                let start = self.i;
-                while self.peek().is_some_and(|b| b != q) {
-                    self.bump();
-                }
-                if self.peek().is_none() {
-                    return self.err("Unexpected EOF in include path.");
-                }
-                let p = self.utf8(&self.s[start..self.i], pos)?;
-                self.bump();
-                p
-            }
+            Some(q @ (b'"' | b'\'')) => self.quoted(q, pos, "Unexpected EOF in include path.")?,
             Some(b) if is_nl(b) => return self.err("Expected include value but found new line"),
             None => return self.err("Expected include value but found EOF"),
             Some(b'[') | Some(b'{') | Some(b'(') => {
@@ -455,17 +431,22 @@ impl<'a> Parser<'a> {
 
     fn sq_string(&mut self) -> Result<String, Error> {
         let pos = self.pos();
-        self.bump(); // '\''
+        self.quoted(b'\'', pos, "Unexpected EOF.")
+    }
+
+    /// Text between the quote `q` at the cursor and the next `q`, taken as it is.
+    fn quoted(&mut self, q: u8, pos: Pos, eof_msg: &str) -> Result<String, Error> {
+        self.bump();
         let start = self.i;
-        while self.peek().is_some_and(|b| b != b'\'') {
+        while self.peek().is_some_and(|b| b != q) {
             self.bump();
         }
         if self.peek().is_none() {
-            return self.err("Unexpected EOF.");
+            return self.err(eof_msg);
         }
-        let s = self.utf8(&self.s[start..self.i], pos)?;
+        let text = self.utf8(&self.s[start..self.i], pos)?;
         self.bump();
-        Ok(s)
+        Ok(text)
     }
 
     /// `(` ... `)` where the closing parenthesis stands alone on its line.

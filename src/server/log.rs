@@ -324,16 +324,7 @@ fn rotation_suffix() -> String {
 
 /// Local time as `2006/01/02 15:04:05.000000`.
 fn timestamp() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() as libc::time_t;
-    // SAFETY: localtime_r only writes the tm we hand it.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&secs, &mut tm);
-        tm
-    };
+    let (tm, nanos) = local_tm();
     format!(
         "{:04}/{:02}/{:02} {:02}:{:02}:{:02}.{:06}",
         tm.tm_year + 1900,
@@ -342,7 +333,7 @@ fn timestamp() -> String {
         tm.tm_hour,
         tm.tm_min,
         tm.tm_sec,
-        now.subsec_micros()
+        nanos / 1000
     )
 }
 
