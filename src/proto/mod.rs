@@ -5,6 +5,7 @@ pub mod client;
 pub mod conf;
 pub mod nkey;
 pub mod subject;
+pub mod x509;
 
 /// Parse a decimal size as nats-server does: ASCII digits only, no sign. `None` (a bad or missing
 /// size) for anything else, including numbers too long to be a sane size.
