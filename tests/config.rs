@@ -43,7 +43,7 @@ fn test_flag_reports_every_error_with_its_place() {
     let f = dir.path.join("bad.conf");
     std::fs::write(
         &f,
-        "port: 4222\nfoo_unknown: 1\naccounts {\n  A: {}\n}\nmax_payload: \"big\"\n",
+        "port: 4222\nfoo_unknown: 1\ngateway {\n  name: A\n}\nmax_payload: \"big\"\n",
     )
     .unwrap();
     let (code, err) = check(&f);
@@ -55,7 +55,7 @@ fn test_flag_reports_every_error_with_its_place() {
         "{err}"
     );
     assert!(
-        err.contains(&format!("{name}:3:1: \"accounts\" is not yet supported")),
+        err.contains(&format!("{name}:3:1: \"gateway\" is not yet supported")),
         "{err}"
     );
     assert!(

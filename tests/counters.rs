@@ -47,7 +47,10 @@ fn message_and_byte_counters() {
             .load(std::sync::atomic::Ordering::Acquire),
         2
     );
-    assert_eq!(h.server.sublist.read().unwrap().count(), 2);
+    assert_eq!(
+        h.server.accounts.global().sublist.read().unwrap().count(),
+        2
+    );
     drop(sub);
     drop(publ);
     h.shutdown();
@@ -63,19 +66,36 @@ fn subscriptions_are_removed_on_close() {
             c.send(&format!("SUB s.{i}.* {i}\r\nSUB q.> grp {}\r\n", 1000 + i));
         }
         c.flush();
-        assert_eq!(h.server.sublist.read().unwrap().count(), 200);
+        assert_eq!(
+            h.server.accounts.global().sublist.read().unwrap().count(),
+            200
+        );
         c.send("UNSUB 5\r\nUNSUB 1005\r\n");
         c.flush();
-        assert_eq!(h.server.sublist.read().unwrap().count(), 198);
+        assert_eq!(
+            h.server.accounts.global().sublist.read().unwrap().count(),
+            198
+        );
     }
     // After the client goes, the trie is empty again (pruned).
     let mut probe = Client::quiet(port);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !h.server.sublist.read().unwrap().is_pruned() {
+    while !h
+        .server
+        .accounts
+        .global()
+        .sublist
+        .read()
+        .unwrap()
+        .is_pruned()
+    {
         assert!(std::time::Instant::now() < deadline, "subscriptions leaked");
         probe.flush();
     }
-    assert_eq!(h.server.sublist.read().unwrap().count(), 0);
+    assert_eq!(
+        h.server.accounts.global().sublist.read().unwrap().count(),
+        0
+    );
     drop(probe);
     h.shutdown();
 }

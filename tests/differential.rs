@@ -1282,6 +1282,7 @@ session_files! {
     authorization => "auth.sessions",
     authorization_flags => "auth_flags.sessions",
     authorization_timeout => "auth_timeout.sessions",
+    accounts => "accounts.sessions",
 }
 
 // ---------------------------------------------------------------------------------------------

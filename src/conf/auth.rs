@@ -43,12 +43,15 @@ pub struct User {
     pub username: String,
     pub password: String,
     pub permissions: Option<Permissions>,
+    /// The account the user belongs to; `None` is the global account `$G`.
+    pub account: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct NkeyUser {
     pub nkey: String,
     pub permissions: Option<Permissions>,
+    pub account: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -137,6 +140,16 @@ fn parse_users(
     auth: &mut Authorization,
     errors: &mut Vec<String>,
 ) -> Result<(), String> {
+    parse_users_into(v, auth, None, errors)
+}
+
+/// Users of `account` (`None`: the global account) from a `users` array.
+pub fn parse_users_into(
+    v: &Value,
+    auth: &mut Authorization,
+    account: Option<String>,
+    errors: &mut Vec<String>,
+) -> Result<(), String> {
     let Kind::Array(items) = &v.kind else {
         return Err(format!(
             "{}: Expected users field to be an array, got {}",
@@ -178,6 +191,7 @@ fn parse_users(
                 auth.nkeys.push(NkeyUser {
                     nkey,
                     permissions: perms,
+                    account: account.clone(),
                 });
             }
             (Some(_), _) => errors.push(format!(
@@ -188,6 +202,7 @@ fn parse_users(
                 username,
                 password: pass.unwrap_or_default(),
                 permissions: perms,
+                account: account.clone(),
             }),
             (None, None) => errors.push(format!("{}: User entry requires a user", item.at)),
         }
@@ -441,5 +456,58 @@ mod tests {
             e.iter().any(|x| x.contains("Not a valid public nkey")),
             "{e:?}"
         );
+    }
+}
+
+/// The `accounts { NAME: { users: [...] } }` block: account names, and their users added to
+/// `auth` with the account set. Exports and imports are refused until they are built.
+pub fn parse_accounts(
+    v: &Value,
+    auth: &mut Authorization,
+    names: &mut Vec<String>,
+    errors: &mut Vec<String>,
+) {
+    let Kind::Map(m) = &v.kind else {
+        errors.push(format!(
+            "{}: Expected map entries for accounts, got {}",
+            v.at,
+            v.type_name()
+        ));
+        return;
+    };
+    for e in &m.entries {
+        if names.contains(&e.key) {
+            errors.push(format!("{}: duplicate account \"{}\"", e.at, e.key));
+            continue;
+        }
+        names.push(e.key.clone());
+        let Kind::Map(am) = &e.value.kind else {
+            // `accounts { A: {}, B }` style entries without a body are plain names.
+            if !matches!(e.value.kind, Kind::Str(_)) {
+                errors.push(format!(
+                    "{}: Expected map entries for account \"{}\"",
+                    e.value.at, e.key
+                ));
+            }
+            continue;
+        };
+        for ae in &am.entries {
+            let r = match ae.key.to_ascii_lowercase().as_str() {
+                "users" => parse_users_into(&ae.value, auth, Some(e.key.clone()), errors),
+                "exports"
+                | "imports"
+                | "jetstream"
+                | "mappings"
+                | "limits"
+                | "default_permissions" => Err(format!(
+                    "{}: account \"{}\" is not yet supported by rnatsd",
+                    ae.at, ae.key
+                )),
+                _ => unknown_in(ae),
+            };
+            if let Err(msg) = r {
+                errors.push(msg);
+            }
+        }
     }
 }

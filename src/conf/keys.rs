@@ -24,7 +24,6 @@ const NOT_YET: &[&str] = &[
     "https",
     "https_port",
     "http_base_path",
-    "accounts",
     "cluster",
     "gateway",
     "leaf",
@@ -103,6 +102,10 @@ pub fn apply(map: &Map, o: &mut Options) -> Report {
             }
             "tls" => {
                 o.tls = super::tls::parse_tls(v, &mut r.errors);
+                Ok(())
+            }
+            "accounts" => {
+                super::auth::parse_accounts(v, &mut o.auth, &mut o.accounts, &mut r.errors);
                 Ok(())
             }
             "no_auth_user" => string(v, &e.key).map(|s| o.no_auth_user = Some(s)),
@@ -325,7 +328,7 @@ mod tests {
 
     #[test]
     fn later_features_are_refused() {
-        let (_, r) = apply_text("accounts {}\nmqtt {}\ncluster {}\nhttp_port: 8222");
+        let (_, r) = apply_text("gateway {}\nmqtt {}\ncluster {}\nhttp_port: 8222");
         assert_eq!(r.errors.len(), 4, "{r:?}");
         assert!(
             r.errors.iter().all(|e| e.contains("is not yet supported")),

@@ -59,6 +59,8 @@ pub struct Options {
     pub auth: auth::Authorization,
     /// The user a client without credentials is taken to be.
     pub no_auth_user: Option<String>,
+    /// Accounts defined besides the global one (`$G`).
+    pub accounts: Vec<String>,
     /// TLS for client connections.
     pub tls: Option<tls::TlsConfig>,
 }
@@ -93,6 +95,7 @@ impl Default for Options {
             config_file: None,
             auth: auth::Authorization::default(),
             no_auth_user: None,
+            accounts: Vec::new(),
             tls: None,
         }
     }

@@ -148,6 +148,18 @@ pub struct Identity {
     /// For log lines: the user name or nkey.
     pub name: String,
     pub perms: Option<Arc<Perms>>,
+    /// The user's account; `None` is the global account.
+    pub account: Option<String>,
+}
+
+impl Identity {
+    fn anonymous() -> Identity {
+        Identity {
+            name: String::new(),
+            perms: None,
+            account: None,
+        }
+    }
 }
 
 /// Credentials a client presents in CONNECT.
@@ -160,9 +172,21 @@ pub struct Credentials<'a> {
     pub sig: Option<&'a str>,
 }
 
+/// A configured user or nkey: its secret (empty for nkeys), permissions and account.
 struct UserEntry {
     password: String,
     perms: Option<Arc<Perms>>,
+    account: Option<String>,
+}
+
+impl UserEntry {
+    fn identity(&self, name: &str) -> Identity {
+        Identity {
+            name: name.to_string(),
+            perms: self.perms.clone(),
+            account: self.account.clone(),
+        }
+    }
 }
 
 /// The server's authentication configuration, compiled.
@@ -172,10 +196,14 @@ pub struct Auth {
     /// Whether INFO carries a nonce (nkey users are configured).
     pub wants_nonce: bool,
     users: HashMap<String, UserEntry>,
-    nkeys: HashMap<String, Option<Arc<Perms>>>,
+    nkeys: HashMap<String, UserEntry>,
     single: Option<(String, String)>,
     token: Option<String>,
     no_auth_user: Option<String>,
+}
+
+fn compile_perms(p: &Option<Permissions>) -> Option<Arc<Perms>> {
+    p.as_ref().map(|p| Arc::new(Perms::new(p)))
 }
 
 impl Auth {
@@ -185,24 +213,24 @@ impl Auth {
             .users
             .iter()
             .map(|u| {
-                let perms = u.permissions.as_ref().map(|p| Arc::new(Perms::new(p)));
-                (
-                    u.username.clone(),
-                    UserEntry {
-                        password: u.password.clone(),
-                        perms,
-                    },
-                )
+                let e = UserEntry {
+                    password: u.password.clone(),
+                    perms: compile_perms(&u.permissions),
+                    account: u.account.clone(),
+                };
+                (u.username.clone(), e)
             })
             .collect();
         let nkeys = a
             .nkeys
             .iter()
             .map(|n| {
-                (
-                    n.nkey.clone(),
-                    n.permissions.as_ref().map(|p| Arc::new(Perms::new(p))),
-                )
+                let e = UserEntry {
+                    password: String::new(),
+                    perms: compile_perms(&n.permissions),
+                    account: n.account.clone(),
+                };
+                (n.nkey.clone(), e)
             })
             .collect();
         let single = a
@@ -230,16 +258,10 @@ impl Auth {
     /// Who a client is before (or without) credentials: the `no_auth_user`, if configured.
     pub fn guest(&self) -> Option<Identity> {
         let name = self.no_auth_user.as_ref()?;
-        if let Some(e) = self.users.get(name) {
-            return Some(Identity {
-                name: name.clone(),
-                perms: e.perms.clone(),
-            });
-        }
-        self.nkeys.get(name).map(|p| Identity {
-            name: name.clone(),
-            perms: p.clone(),
-        })
+        self.users
+            .get(name)
+            .or_else(|| self.nkeys.get(name))
+            .map(|e| e.identity(name))
     }
 
     /// Check credentials; `Err` carries the name to log ("" when none was given).
@@ -249,10 +271,7 @@ impl Auth {
         nonce: Option<&[u8]>,
     ) -> Result<Identity, String> {
         if !self.required {
-            return Ok(Identity {
-                name: String::new(),
-                perms: None,
-            });
+            return Ok(Identity::anonymous());
         }
         let given = |v: Option<&str>| v.is_some_and(|s| !s.is_empty());
         if !given(c.user) && !given(c.pass) && !given(c.token) && !given(c.nkey) {
@@ -261,16 +280,13 @@ impl Auth {
             }
         }
         if let Some(key) = c.nkey {
-            if let Some(perms) = self.nkeys.get(key) {
+            if let Some(e) = self.nkeys.get(key) {
                 let ok = match (nonce, c.sig) {
                     (Some(n), Some(sig)) => nkey::verify(key, n, sig),
                     _ => false,
                 };
                 return if ok {
-                    Ok(Identity {
-                        name: key.to_string(),
-                        perms: perms.clone(),
-                    })
+                    Ok(e.identity(key))
                 } else {
                     Err(key.into())
                 };
@@ -284,19 +300,15 @@ impl Auth {
                 return Err(String::new());
             };
             return match self.users.get(name) {
-                Some(e) if password_matches(&e.password, c.pass.unwrap_or("")) => Ok(Identity {
-                    name: name.to_string(),
-                    perms: e.perms.clone(),
-                }),
+                Some(e) if password_matches(&e.password, c.pass.unwrap_or("")) => {
+                    Ok(e.identity(name))
+                }
                 _ => Err(name.to_string()),
             };
         }
         if let Some(token) = &self.token {
             return match c.token {
-                Some(t) if password_matches(token, t) => Ok(Identity {
-                    name: String::new(),
-                    perms: None,
-                }),
+                Some(t) if password_matches(token, t) => Ok(Identity::anonymous()),
                 _ => Err(c.user.unwrap_or("").to_string()),
             };
         }
@@ -306,6 +318,7 @@ impl Auth {
                 Ok(Identity {
                     name: user.clone(),
                     perms: None,
+                    account: None,
                 })
             } else {
                 Err(c.user.unwrap_or("").into())
@@ -411,11 +424,13 @@ mod tests {
                 username: "a".into(),
                 password: "pw1".into(),
                 permissions: None,
+                account: None,
             },
             User {
                 username: "b".into(),
                 password: hash,
                 permissions: None,
+                account: None,
             },
         ]));
         let ok = |u, p| {

@@ -13,7 +13,8 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use serde::Deserialize;
 
-use super::auth::Credentials;
+use super::account::Account;
+use super::auth::{Credentials, Identity};
 use super::delivery::Router;
 use super::shared::{ClientShared, SubRef, Subscription};
 use crate::conf::Options;
@@ -174,6 +175,8 @@ pub struct ClientState {
     pub tls: Option<Box<rustls::ServerConnection>>,
     /// The credentials of the last CONNECT, to check the client again after a reload.
     creds: Option<OwnedCredentials>,
+    /// The account the client belongs to (its subject space).
+    pub account: Arc<Account>,
 }
 
 #[derive(Clone, Default)]
@@ -205,6 +208,7 @@ impl Conn {
         server_opts: Arc<Options>,
         nonce: Option<String>,
         authed: bool,
+        account: Arc<Account>,
     ) -> Conn {
         let limits = Limits {
             max_control_line: server_opts.max_control_line,
@@ -241,6 +245,7 @@ impl Conn {
                 pub_cache: HashMap::new(),
                 tls: None,
                 creds: None,
+                account,
             },
         }
     }
@@ -335,7 +340,7 @@ impl Conn {
         } else if self.st.creds.is_some() {
             self.st.authenticate(router);
         } else if let Some(g) = auth.guest() {
-            self.st.shared.set_perms(g.perms);
+            self.st.assume(g, router);
         } else {
             self.st.auth_violation(router);
         }
@@ -546,10 +551,10 @@ impl ClientState {
         self.in_msgs += 1;
         self.in_bytes += msg.data.len() as u64;
         self.send_ok(router);
-        let delivered = router.route(&self.shared, self.opts.echo, msg);
+        let delivered = router.route(&self.account, &self.shared, self.opts.echo, msg);
         if delivered == 0 && self.opts.no_responders {
             if let Some(reply) = msg.reply {
-                router.no_responders(&self.shared, reply);
+                router.no_responders(&self.account, &self.shared, reply);
             }
         }
     }
@@ -593,9 +598,7 @@ impl ClientState {
         match auth.authenticate(&creds.borrow(), self.nonce.as_deref().map(str::as_bytes)) {
             Ok(id) => {
                 self.authed = true;
-                self.user = id.name;
-                self.shared.set_perms(id.perms);
-                self.pub_cache.clear();
+                self.assume(id, router);
                 true
             }
             Err(name) => {
@@ -608,6 +611,23 @@ impl ClientState {
                 self.auth_violation(router);
                 false
             }
+        }
+    }
+
+    /// Take on an identity: its name, permissions and account. Subscriptions made in another
+    /// account (a CONNECT that logs in as a user of another account) are dropped.
+    pub fn assume(&mut self, id: Identity, router: &Router) {
+        self.user = id.name;
+        self.shared.set_perms(id.perms);
+        self.pub_cache.clear();
+        let account = router
+            .server
+            .accounts
+            .get(id.account.as_deref())
+            .unwrap_or_else(|| router.server.accounts.global());
+        if !Arc::ptr_eq(&account, &self.account) {
+            self.remove_all_subs();
+            self.account = account;
         }
     }
 
@@ -709,6 +729,7 @@ impl ClientState {
         }
         let sub = SubRef(Arc::new(Subscription {
             client: self.shared.clone(),
+            account: self.account.clone(),
             subject: subj.into(),
             queue: queue.map(Into::into),
             sid: sid.into(),
@@ -717,8 +738,8 @@ impl ClientState {
             closed: AtomicBool::new(false),
         }));
         let inserted = {
-            let mut sl = router
-                .server
+            let mut sl = self
+                .account
                 .sublist
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
@@ -759,7 +780,7 @@ impl ClientState {
             };
             if !keep {
                 if let Some(sub) = self.subs.remove(sid) {
-                    remove_sub(router, &sub);
+                    remove_sub(&sub);
                 }
             }
         }
@@ -767,19 +788,21 @@ impl ClientState {
     }
 
     /// Remove every subscription (on close).
-    pub fn remove_all_subs(&mut self, router: &Router) {
-        if self.subs.is_empty() {
-            return;
-        }
-        let mut sl = router
-            .server
-            .sublist
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        for (_, sub) in self.subs.drain() {
-            if !sub.closed.swap(true, Ordering::AcqRel) {
-                sl.remove(&sub.subject, sub.queue.as_deref(), &sub);
+    pub fn remove_all_subs(&mut self) {
+        let mut subs: Vec<SubRef> = self.subs.drain().map(|(_, s)| s).collect();
+        // Usually all in one account: one lock per account.
+        while let Some(first) = subs.first() {
+            let account = first.account.clone();
+            let (mine, rest): (Vec<SubRef>, Vec<SubRef>) = subs
+                .into_iter()
+                .partition(|s| Arc::ptr_eq(&s.account, &account));
+            let mut sl = account.sublist.write().unwrap_or_else(|e| e.into_inner());
+            for sub in &mine {
+                if !sub.closed.swap(true, Ordering::AcqRel) {
+                    sl.remove(&sub.subject, sub.queue.as_deref(), sub);
+                }
             }
+            subs = rest;
         }
     }
 
@@ -908,11 +931,11 @@ impl ClientState {
     }
 }
 
-/// Take `sub` out of the sublist (once).
-fn remove_sub(router: &Router, sub: &SubRef) {
+/// Take `sub` out of its account's sublist (once).
+pub fn remove_sub(sub: &SubRef) {
     if !sub.closed.swap(true, Ordering::AcqRel) {
-        let mut sl = router
-            .server
+        let mut sl = sub
+            .account
             .sublist
             .write()
             .unwrap_or_else(|e| e.into_inner());

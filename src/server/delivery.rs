@@ -10,7 +10,11 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::account::Account;
 use super::shared::{ClientShared, SubRef};
+
+/// Entries in each per-worker, per-account match cache.
+const CACHE_ENTRIES: usize = 4096;
 use super::Server;
 use crate::proto::client::Msg;
 use crate::sublist::{MatchCache, Matches};
@@ -29,7 +33,8 @@ struct Staged {
 pub struct Router {
     pub server: Arc<Server>,
     pub worker: usize,
-    cache: MatchCache<SubRef>,
+    /// Match caches by account id.
+    caches: Vec<Option<MatchCache<SubRef>>>,
     staged: Vec<Staged>,
     index: HashMap<u64, usize>,
     spare: Vec<Vec<u8>>,
@@ -42,12 +47,11 @@ pub struct Router {
 
 impl Router {
     pub fn new(server: Arc<Server>, worker: usize) -> Router {
-        let cache = MatchCache::new(server.sublist_generation.clone(), 4096);
         let nworkers = server.workers.len();
         Router {
             server,
             worker,
-            cache,
+            caches: Vec::new(),
             staged: Vec::new(),
             index: HashMap::new(),
             spare: Vec::new(),
@@ -87,30 +91,37 @@ impl Router {
         self.rng
     }
 
-    /// Subscribers of `subject`, from the cache when the sublist has not changed.
-    pub fn lookup(&mut self, subject: &[u8]) -> Arc<Matches<SubRef>> {
-        if let Some(m) = self.cache.get(subject) {
+    /// Subscribers of `subject` in `account`, from the cache when its sublist has not changed.
+    pub fn lookup(&mut self, account: &Account, subject: &[u8]) -> Arc<Matches<SubRef>> {
+        if self.caches.len() <= account.id {
+            self.caches.resize_with(account.id + 1, || None);
+        }
+        let cache = self.caches[account.id]
+            .get_or_insert_with(|| MatchCache::new(account.generation.clone(), CACHE_ENTRIES));
+        if let Some(m) = cache.get(subject) {
             return m;
         }
         let (generation, m) = {
-            let sl = self
-                .server
-                .sublist
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let sl = account.sublist.read().unwrap_or_else(|e| e.into_inner());
             (
-                self.server.sublist_generation.load(Ordering::Acquire),
+                account.generation.load(Ordering::Acquire),
                 Arc::new(sl.collect(subject)),
             )
         };
-        self.cache.put(subject, generation, m.clone());
+        cache.put(subject, generation, m.clone());
         m
     }
 
     /// Deliver `msg` from `from` (whose `echo` option says whether it hears itself). Returns how
     /// many subscribers got it.
-    pub fn route(&mut self, from: &Arc<ClientShared>, echo: bool, msg: &Msg<'_>) -> usize {
-        let m = self.lookup(msg.subject);
+    pub fn route(
+        &mut self,
+        account: &Account,
+        from: &Arc<ClientShared>,
+        echo: bool,
+        msg: &Msg<'_>,
+    ) -> usize {
+        let m = self.lookup(account, msg.subject);
         let mut delivered = 0;
         for sub in &m.psubs {
             if !echo && Arc::ptr_eq(&sub.client, from) {
@@ -138,8 +149,8 @@ impl Router {
     }
 
     /// Tell a requester nobody answers: a 503 status on its own subscription for `reply`.
-    pub fn no_responders(&mut self, from: &Arc<ClientShared>, reply: &[u8]) {
-        let m = self.lookup(reply);
+    pub fn no_responders(&mut self, account: &Account, from: &Arc<ClientShared>, reply: &[u8]) {
+        let m = self.lookup(account, reply);
         if let Some(sub) = m.psubs.iter().find(|s| Arc::ptr_eq(&s.client, from)) {
             let status = Msg {
                 subject: reply,
@@ -274,21 +285,24 @@ impl Router {
                 tokens.clear();
             }
         }
-        if !self.auto_unsub.is_empty() {
-            let mut sl = self
-                .server
+        for sub in self.auto_unsub.drain(..) {
+            let mut sl = sub
+                .account
                 .sublist
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
-            for sub in self.auto_unsub.drain(..) {
-                sl.remove(&sub.subject, sub.queue.as_deref(), &sub);
-            }
+            sl.remove(&sub.subject, sub.queue.as_deref(), &sub);
         }
     }
 
     /// Cache counters: (hits, misses, entries).
     pub fn cache_stats(&self) -> (u64, u64, usize) {
-        (self.cache.hits, self.cache.misses, self.cache.len())
+        self.caches
+            .iter()
+            .flatten()
+            .fold((0, 0, 0), |(h, m, n), c| {
+                (h + c.hits, m + c.misses, n + c.len())
+            })
     }
 }
 

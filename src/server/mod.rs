@@ -2,6 +2,7 @@
 //! the listener, accepts connections and hands each to a worker, and turns SIGINT/SIGTERM into a
 //! graceful shutdown (pending output flushed, connections closed, pid file removed).
 
+pub mod account;
 pub mod auth;
 pub mod client;
 pub mod delivery;
@@ -25,8 +26,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use serde::Serialize;
 
 use crate::conf::{Options, COMPAT_VERSION, VERSION};
-use crate::sublist::Sublist;
-use shared::{ClientShared, Counters, SubRef};
+use shared::{ClientShared, Counters};
 
 /// Errors that stop the server from starting.
 #[derive(Debug)]
@@ -87,8 +87,7 @@ pub struct Server {
     info_host: String,
     info_port: u16,
     pub addr: SocketAddr,
-    pub sublist: RwLock<Sublist<SubRef>>,
-    pub sublist_generation: Arc<AtomicU64>,
+    pub accounts: account::Accounts,
     pub workers: Vec<WorkerHandle>,
     pub stats: Counters,
     pub slow_consumers: AtomicU64,
@@ -147,6 +146,7 @@ impl Server {
 
     /// Put reloaded options, authentication and TLS in force for what comes next.
     pub fn install(&self, opts: Arc<Options>, tls: Option<Arc<rustls::ServerConfig>>) {
+        self.accounts.ensure(&opts.accounts);
         *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth::Auth::new(&opts));
         *self.tls.write().unwrap_or_else(|e| e.into_inner()) = tls;
         *self.opts.write().unwrap_or_else(|e| e.into_inner()) = opts;
@@ -371,7 +371,6 @@ pub fn start_with_args(opts: Options, args: Vec<String>) -> Result<Handle, Error
         Some(a) => parse_advertise(a, addr.port()),
         None => (host.clone(), addr.port()),
     };
-    let sublist = Sublist::new();
     let server = Arc::new(Server {
         opts: RwLock::new(opts.clone()),
         id,
@@ -379,8 +378,7 @@ pub fn start_with_args(opts: Options, args: Vec<String>) -> Result<Handle, Error
         info_host,
         info_port,
         addr,
-        sublist_generation: sublist.generation(),
-        sublist: RwLock::new(sublist),
+        accounts: account::Accounts::new(&opts.accounts),
         workers: handles,
         stats: Counters::default(),
         slow_consumers: AtomicU64::new(0),

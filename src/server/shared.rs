@@ -115,6 +115,8 @@ impl ClientShared {
 /// One subscription, shared between its client (by sid) and the sublist.
 pub struct Subscription {
     pub client: Arc<ClientShared>,
+    /// The account whose sublist holds it.
+    pub account: Arc<super::account::Account>,
     pub subject: Box<[u8]>,
     pub queue: Option<Box<[u8]>>,
     pub sid: Box<[u8]>,

@@ -233,9 +233,7 @@ impl Worker {
         // With no_auth_user, a client is that user until a CONNECT says otherwise.
         let guest = auth.guest();
         let authed = !auth.required || guest.is_some();
-        if let Some(g) = guest {
-            shared.set_perms(g.perms);
-        }
+        let global = self.server.accounts.global();
         let mut conn = Conn::new(
             sock,
             peer,
@@ -243,7 +241,11 @@ impl Worker {
             self.server.opts(),
             nonce.clone(),
             authed,
+            global,
         );
+        if let Some(g) = guest {
+            conn.st.assume(g, &self.router);
+        }
         crate::debug!("{} - cid:{} - Client connection created", peer, cid);
         let info = self
             .server
@@ -462,7 +464,7 @@ impl Worker {
         {
             let _ = st.flush();
         }
-        st.remove_all_subs(&self.router);
+        st.remove_all_subs();
         let _ = self.poll.registry().deregister(&mut st.sock);
         let _ = st.sock.shutdown(std::net::Shutdown::Both);
         self.server.unregister_client(st.cid());
