@@ -247,3 +247,66 @@ fn bad_tls_configuration_is_fatal() {
         "{out}"
     );
 }
+
+fn map_server(users: &str) -> (ServerProcess, TempDir) {
+    let dir = TempDir::new("tlsmap");
+    let f = dir.path.join("tls.conf");
+    std::fs::write(
+        &f,
+        format!(
+            "tls {{\n cert_file: \"{}\"\n key_file: \"{}\"\n ca_file: \"{}\"\n verify_and_map: true\n}}\nauthorization {{ users = [ {users} ] }}\n",
+            cert("server-cert.pem"),
+            cert("server-key.pem"),
+            cert("ca.pem")
+        ),
+    )
+    .unwrap();
+    (ServerProcess::start(&["-c", f.to_str().unwrap()]), dir)
+}
+
+fn mapped_login(port: u16) -> (String, BufReader<Tls>) {
+    let (info, mut c) = connect_tls(
+        port,
+        client_config(Some(("client-cert.pem", "client-key.pem")), None),
+    );
+    // Credentials in CONNECT are ignored: the certificate says who this is.
+    send(&mut c, "CONNECT {\"verbose\":false,\"user\":\"nobody\",\"pass\":\"x\"}\r\nPUB ok.1 1\r\nx\r\nPUB nope 1\r\nx\r\nPING\r\n")
+        .unwrap();
+    (info, c)
+}
+
+#[test]
+fn verify_and_map_by_email() {
+    let (s, _d) = map_server("{user: \"alice@example.com\", permissions: {publish: \"ok.>\"}}");
+    let (info, mut c) = mapped_login(s.port);
+    assert!(info.contains("\"tls_verify\":true"), "{info}");
+    assert_eq!(
+        line(&mut c).unwrap(),
+        "-ERR 'Permissions Violation for Publish to \"nope\"'"
+    );
+    assert_eq!(line(&mut c).unwrap(), "PONG");
+}
+
+#[test]
+fn verify_and_map_by_subject_dn() {
+    // The DN in another order still matches (RDNs in any order), as with nats-server.
+    let (s, _d) = map_server(
+        "{user: \"O=rnatsd test,OU=clients,CN=alice\", permissions: {publish: \"ok.>\"}}",
+    );
+    let (_, mut c) = mapped_login(s.port);
+    assert_eq!(
+        line(&mut c).unwrap(),
+        "-ERR 'Permissions Violation for Publish to \"nope\"'"
+    );
+    assert_eq!(line(&mut c).unwrap(), "PONG");
+    let (s, _d) = map_server("{user: \"CN=alice,OU=clients,O=rnatsd test\"}");
+    let (_, mut c) = mapped_login(s.port);
+    assert_eq!(line(&mut c).unwrap(), "PONG");
+}
+
+#[test]
+fn verify_and_map_refuses_unknown_certificates() {
+    let (s, _d) = map_server("{user: \"bob@example.com\"}");
+    let (_, mut c) = mapped_login(s.port);
+    assert_eq!(line(&mut c).unwrap(), "-ERR 'Authorization Violation'");
+}

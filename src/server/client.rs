@@ -19,7 +19,7 @@ use super::delivery::Router;
 use super::shared::{ClientShared, SubRef, Subscription};
 use crate::conf::Options;
 use crate::proto::client::{Error as ParseError, Limits, Msg, Op, Parser};
-use crate::proto::subject;
+use crate::proto::{subject, x509};
 
 const READ_BUF_MIN: usize = 512;
 const READ_BUF_MAX: usize = 64 * 1024;
@@ -595,7 +595,26 @@ impl ClientState {
     fn authenticate(&mut self, router: &mut Router) -> bool {
         let creds = self.creds.clone().unwrap_or_default();
         let auth = router.server.auth();
-        match auth.authenticate(&creds.borrow(), self.nonce.as_deref().map(str::as_bytes)) {
+        let map_cert = self
+            .server_opts
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.verify_and_map);
+        let result = if map_cert {
+            // The user comes from the verified client certificate, not from CONNECT.
+            let der = self
+                .tls
+                .as_ref()
+                .and_then(|t| t.peer_certificates()?.first().cloned());
+            match der.map(|d| x509::parse_identity(&d)) {
+                Some(Ok(cert)) => auth.authenticate_cert(&cert),
+                Some(Err(e)) => Err(format!("unreadable client certificate: {e:?}")),
+                None => Err("no client certificate".into()),
+            }
+        } else {
+            auth.authenticate(&creds.borrow(), self.nonce.as_deref().map(str::as_bytes))
+        };
+        match result {
             Ok(id) => {
                 self.authed = true;
                 self.assume(id, router);
