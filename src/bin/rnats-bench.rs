@@ -5,7 +5,7 @@
 //!
 //! Usage: rnats-bench SUBJECT [--pub N] [--sub N] [--msgs N] [--size N] [-s URL] [--csv FILE]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;
 use std::sync::{Arc, Barrier};
@@ -252,6 +252,5 @@ fn main() -> ExitCode {
         }
     }
     let _ = std::io::stdout().flush();
-    let _ = std::io::stdin().bytes();
     ExitCode::SUCCESS
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::file::{Kind, Value};
-use super::keys::{string, unknown_in};
+use super::keys::{seconds, string, unknown_in};
 use crate::proto::subject::is_valid_subject;
 
 /// Allowed and denied subjects for one direction. `None` lists mean "no rule of that kind".
@@ -107,13 +107,7 @@ pub fn parse_authorization(v: &Value, auth: &mut Authorization, errors: &mut Vec
             "user" | "username" => string(v, &e.key).map(|s| auth.user = Some(s)),
             "pass" | "password" => string(v, &e.key).map(|s| auth.password = Some(s)),
             "token" => string(v, &e.key).map(|s| auth.token = Some(s)),
-            "timeout" => match v.kind {
-                Kind::Int(n) if n >= 0 => Ok(auth.timeout = Duration::from_secs(n as u64)),
-                Kind::Float(f) if f >= 0.0 && f.is_finite() => {
-                    Ok(auth.timeout = Duration::from_secs_f64(f))
-                }
-                _ => Err(format!("{}: \"timeout\" must be a number of seconds", v.at)),
-            },
+            "timeout" => seconds(v, &e.key).map(|d| auth.timeout = d),
             "users" => parse_users(v, auth, errors),
             "default_permission" | "default_permissions" | "permissions" => {
                 defaults = parse_permissions(v, errors);

@@ -195,6 +195,15 @@ fn count(v: &Value, key: &str) -> Result<usize, String> {
     }
 }
 
+/// A timeout in seconds, integer or fractional (`timeout: 0.5`), as nats-server's blocks take it.
+pub(super) fn seconds(v: &Value, key: &str) -> Result<Duration, String> {
+    match v.kind {
+        Kind::Int(n) if n >= 0 => Ok(Duration::from_secs(n as u64)),
+        Kind::Float(f) if f >= 0.0 && f.is_finite() => Ok(Duration::from_secs_f64(f)),
+        _ => Err(format!("{}: \"{}\" must be a number of seconds", v.at, key)),
+    }
+}
+
 /// A port: a number, where -1 means "any free port" and 0 the default.
 fn port(v: &Value) -> Result<Option<u16>, String> {
     match &v.kind {

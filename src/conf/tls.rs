@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::file::{Kind, Value};
-use super::keys::{string, unknown_in};
+use super::keys::{seconds, string, unknown_in};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TlsConfig {
@@ -74,15 +74,11 @@ pub fn parse_tls(v: &Value, errors: &mut Vec<String>) -> Option<TlsConfig> {
                 t.verify_and_map = b;
                 t.verify |= b;
             }),
-            "timeout" => match v.kind {
-                Kind::Int(n) if n >= 0 => Ok(t.timeout = Duration::from_secs(n as u64)),
-                Kind::Float(f) if f >= 0.0 && f.is_finite() => {
-                    Ok(t.timeout = Duration::from_secs_f64(f))
-                }
-                Kind::Str(ref s) => super::parse_duration(s)
+            "timeout" => match &v.kind {
+                Kind::Str(s) => super::parse_duration(s)
                     .map(|d| t.timeout = d)
                     .ok_or_else(|| format!("{}: error parsing tls timeout {:?}", v.at, s)),
-                _ => Err(format!("{}: \"timeout\" must be a number of seconds", v.at)),
+                _ => seconds(v, &e.key).map(|d| t.timeout = d),
             },
             "cipher_suites" => strings(v, &e.key).map(|l| t.cipher_suites = l),
             "curve_preferences" => strings(v, &e.key).map(|l| t.curve_preferences = l),

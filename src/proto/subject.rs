@@ -35,11 +35,9 @@ pub fn is_valid_literal_subject(subject: &[u8]) -> bool {
     if subject.is_empty() {
         return false;
     }
-    subject.split(|&b| b == b'.').all(|tok| match tok {
-        [] => false,
-        [b'*'] | [b'>'] => false,
-        _ => true,
-    })
+    subject
+        .split(|&b| b == b'.')
+        .all(|tok| !matches!(tok, [] | [b'*'] | [b'>']))
 }
 
 /// True when `subject` contains a wildcard token.

@@ -265,32 +265,18 @@ impl Auth {
     }
 
     /// `verify_and_map`: the user named by the client certificate, looked for as nats-server
-    /// does: SAN emails, then DNS names, then URIs, then the subject as a distinguished name
-    /// (exactly, then with its RDNs in any order), then the subject's RFC 2253 string.
+    /// does (SAN emails, DNS names, URIs, the subject as a distinguished name, then its string
+    /// forms); see `x509::CertIdentity::map_user`.
     pub fn authenticate_cert(&self, cert: &x509::CertIdentity) -> Result<Identity, String> {
-        if cert.emails.is_empty() && cert.subject.is_empty() && cert.uris.is_empty() {
+        if !cert.has_identity() {
             return Err("User required in cert, none found".into());
         }
-        let by_name = |name: &str| self.users.get(name).map(|e| e.identity(name));
-        let sans = cert.emails.iter().chain(&cert.dns_names).chain(&cert.uris);
-        if let Some(id) = sans.filter_map(|n| by_name(n)).next() {
-            return Ok(id);
+        let mut names: Vec<&str> = self.users.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        match cert.map_user(&names, true) {
+            Some(name) => Ok(self.users[name].identity(name)),
+            None => Err(cert.rdn_subject.clone()),
         }
-        if let Some(dn) = &cert.dn {
-            let parsed: Vec<(&String, x509::Dn)> = self
-                .users
-                .keys()
-                .filter_map(|u| x509::Dn::parse(u).ok().map(|d| (u, d)))
-                .collect();
-            let hit = parsed
-                .iter()
-                .find(|(_, d)| d.equal(dn))
-                .or_else(|| parsed.iter().find(|(_, d)| d.rdns_match(dn)));
-            if let Some((name, _)) = hit {
-                return Ok(self.users[*name].identity(name));
-            }
-        }
-        by_name(&cert.rdn_subject).ok_or_else(|| cert.rdn_subject.clone())
     }
 
     /// Check credentials; `Err` carries the name to log ("" when none was given).
