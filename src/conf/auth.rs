@@ -453,14 +453,39 @@ mod tests {
     }
 }
 
-/// The `accounts { NAME: { users: [...] } }` block: account names, and their users added to
-/// `auth` with the account set. Exports and imports are refused until they are built.
-pub fn parse_accounts(
-    v: &Value,
-    auth: &mut Authorization,
-    names: &mut Vec<String>,
-    errors: &mut Vec<String>,
-) {
+/// What an account shares or takes: a stream (messages flow to the importer) or a service
+/// (requests flow to the exporter, replies back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    Stream,
+    Service,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Export {
+    pub account: String,
+    pub kind: LinkKind,
+    pub subject: String,
+    /// Only these accounts may import; `None` means any.
+    pub accounts: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Import {
+    /// The importing account.
+    pub account: String,
+    pub kind: LinkKind,
+    /// The exporting account and subject.
+    pub from: String,
+    pub subject: String,
+    /// Streams: prepended to the subject in the importing account.
+    pub prefix: Option<String>,
+    /// The subject in the importing account (services; literal stream imports).
+    pub to: Option<String>,
+}
+
+/// The `accounts { NAME: { users: [...], exports: [...], imports: [...] } }` block.
+pub fn parse_accounts(v: &Value, o: &mut super::Options, errors: &mut Vec<String>) {
     let Kind::Map(m) = &v.kind else {
         errors.push(format!(
             "{}: Expected map entries for accounts, got {}",
@@ -470,11 +495,11 @@ pub fn parse_accounts(
         return;
     };
     for e in &m.entries {
-        if names.contains(&e.key) {
+        if o.accounts.contains(&e.key) {
             errors.push(format!("{}: duplicate account \"{}\"", e.at, e.key));
             continue;
         }
-        names.push(e.key.clone());
+        o.accounts.push(e.key.clone());
         let Kind::Map(am) = &e.value.kind else {
             // `accounts { A: {}, B }` style entries without a body are plain names.
             if !matches!(e.value.kind, Kind::Str(_)) {
@@ -487,13 +512,14 @@ pub fn parse_accounts(
         };
         for ae in &am.entries {
             let r = match ae.key.to_ascii_lowercase().as_str() {
-                "users" => parse_users_into(&ae.value, auth, Some(e.key.clone()), errors),
-                "exports"
-                | "imports"
-                | "jetstream"
-                | "mappings"
-                | "limits"
-                | "default_permissions" => Err(format!(
+                "users" => parse_users_into(&ae.value, &mut o.auth, Some(e.key.clone()), errors),
+                "exports" => each_map(&ae.value, errors, |m, at, errors| {
+                    parse_export(&e.key, m, at, &mut o.exports, errors)
+                }),
+                "imports" => each_map(&ae.value, errors, |m, at, errors| {
+                    parse_import(&e.key, m, at, &mut o.imports, errors)
+                }),
+                "jetstream" | "mappings" | "limits" | "default_permissions" => Err(format!(
                     "{}: account \"{}\" is not yet supported by rnatsd",
                     ae.at, ae.key
                 )),
@@ -502,6 +528,200 @@ pub fn parse_accounts(
             if let Err(msg) = r {
                 errors.push(msg);
             }
+        }
+    }
+    check_links(o, errors);
+}
+
+fn each_map(
+    v: &Value,
+    errors: &mut Vec<String>,
+    mut f: impl FnMut(&super::file::Map, &super::file::At, &mut Vec<String>),
+) -> Result<(), String> {
+    let Kind::Array(items) = &v.kind else {
+        return Err(format!(
+            "{}: expected an array of maps, got {}",
+            v.at,
+            v.type_name()
+        ));
+    };
+    for i in items {
+        match &i.kind {
+            Kind::Map(m) => f(m, &i.at, errors),
+            _ => errors.push(format!("{}: expected a map, got {}", i.at, i.type_name())),
+        }
+    }
+    Ok(())
+}
+
+fn subject_of(v: &Value, errors: &mut Vec<String>) -> Option<String> {
+    match &v.kind {
+        Kind::Str(s) if is_valid_subject(s.as_bytes()) => Some(s.clone()),
+        Kind::Str(s) => {
+            errors.push(format!(
+                "{}: subject \"{}\" is not a valid subject",
+                v.at, s
+            ));
+            None
+        }
+        _ => {
+            errors.push(format!(
+                "{}: expected a subject, got {}",
+                v.at,
+                v.type_name()
+            ));
+            None
+        }
+    }
+}
+
+fn parse_export(
+    account: &str,
+    m: &super::file::Map,
+    at: &super::file::At,
+    out: &mut Vec<Export>,
+    errors: &mut Vec<String>,
+) {
+    let mut ex: Option<(LinkKind, String)> = None;
+    let mut accounts = None;
+    for e in &m.entries {
+        match e.key.to_ascii_lowercase().as_str() {
+            "stream" => ex = subject_of(&e.value, errors).map(|s| (LinkKind::Stream, s)),
+            "service" => ex = subject_of(&e.value, errors).map(|s| (LinkKind::Service, s)),
+            "accounts" => match &e.value.kind {
+                Kind::Array(items) => {
+                    accounts = Some(
+                        items
+                            .iter()
+                            .filter_map(|i| string(i, "accounts").ok())
+                            .collect(),
+                    );
+                }
+                _ => errors.push(format!(
+                    "{}: \"accounts\" must be an array of account names",
+                    e.value.at
+                )),
+            },
+            "response_type" | "response_threshold" | "latency" | "description" | "info_url" => {
+                errors.push(format!(
+                    "{}: export \"{}\" is not yet supported by rnatsd",
+                    e.at, e.key
+                ))
+            }
+            _ => {
+                if let Err(msg) = unknown_in(e) {
+                    errors.push(msg);
+                }
+            }
+        }
+    }
+    match ex {
+        Some((kind, subject)) => out.push(Export {
+            account: account.to_string(),
+            kind,
+            subject,
+            accounts,
+        }),
+        None => errors.push(format!(
+            "{at}: export needs a \"stream\" or a \"service\" subject"
+        )),
+    }
+}
+
+fn parse_import(
+    account: &str,
+    m: &super::file::Map,
+    at: &super::file::At,
+    out: &mut Vec<Import>,
+    errors: &mut Vec<String>,
+) {
+    let mut src: Option<(LinkKind, String, String)> = None;
+    let (mut prefix, mut to) = (None, None);
+    for e in &m.entries {
+        let key = e.key.to_ascii_lowercase();
+        match key.as_str() {
+            "stream" | "service" => {
+                let kind = if key == "stream" {
+                    LinkKind::Stream
+                } else {
+                    LinkKind::Service
+                };
+                let Kind::Map(sm) = &e.value.kind else {
+                    errors.push(format!("{}: expected {{account, subject}}", e.value.at));
+                    continue;
+                };
+                let acc = sm.get("account").and_then(|v| string(v, "account").ok());
+                let sub = sm.get("subject").and_then(|v| subject_of(v, errors));
+                for se in &sm.entries {
+                    if !matches!(se.key.as_str(), "account" | "subject") {
+                        if let Err(msg) = unknown_in(se) {
+                            errors.push(msg);
+                        }
+                    }
+                }
+                match (acc, sub) {
+                    (Some(a), Some(s)) => src = Some((kind, a, s)),
+                    _ => errors.push(format!(
+                        "{}: import needs an account and a subject",
+                        e.value.at
+                    )),
+                }
+            }
+            "prefix" => prefix = string(&e.value, "prefix").map_err(|m| errors.push(m)).ok(),
+            "to" => to = subject_of(&e.value, errors),
+            "share" => errors.push(format!(
+                "{}: import \"share\" is not yet supported by rnatsd",
+                e.at
+            )),
+            _ => {
+                if let Err(msg) = unknown_in(e) {
+                    errors.push(msg);
+                }
+            }
+        }
+    }
+    match src {
+        Some((kind, from, subject)) => out.push(Import {
+            account: account.to_string(),
+            kind,
+            from,
+            subject,
+            prefix,
+            to,
+        }),
+        None => errors.push(format!("{at}: import needs a \"stream\" or a \"service\"")),
+    }
+}
+
+/// Every import must name an account that exports a matching subject of the same kind to it.
+fn check_links(o: &super::Options, errors: &mut Vec<String>) {
+    for im in &o.imports {
+        if !o.accounts.contains(&im.from) {
+            errors.push(format!(
+                "account \"{}\" imports from unknown account \"{}\"",
+                im.account, im.from
+            ));
+            continue;
+        }
+        let allowed = o.exports.iter().any(|ex| {
+            ex.account == im.from
+                && ex.kind == im.kind
+                && crate::proto::subject::is_subset_match(
+                    im.subject.as_bytes(),
+                    ex.subject.as_bytes(),
+                )
+                && ex.accounts.as_ref().is_none_or(|a| a.contains(&im.account))
+        });
+        if !allowed {
+            let kind = if im.kind == LinkKind::Stream {
+                "stream"
+            } else {
+                "service"
+            };
+            errors.push(format!(
+                "Error adding {kind} import \"{}\": {kind} import not authorized",
+                im.subject
+            ));
         }
     }
 }

@@ -105,7 +105,7 @@ pub fn apply(map: &Map, o: &mut Options) -> Report {
                 Ok(())
             }
             "accounts" => {
-                super::auth::parse_accounts(v, &mut o.auth, &mut o.accounts, &mut r.errors);
+                super::auth::parse_accounts(v, o, &mut r.errors);
                 Ok(())
             }
             "no_auth_user" => string(v, &e.key).map(|s| o.no_auth_user = Some(s)),

@@ -61,6 +61,9 @@ pub struct Options {
     pub no_auth_user: Option<String>,
     /// Accounts defined besides the global one (`$G`).
     pub accounts: Vec<String>,
+    /// What accounts export and import.
+    pub exports: Vec<auth::Export>,
+    pub imports: Vec<auth::Import>,
     /// TLS for client connections.
     pub tls: Option<tls::TlsConfig>,
 }
@@ -96,6 +99,8 @@ impl Default for Options {
             auth: auth::Authorization::default(),
             no_auth_user: None,
             accounts: Vec::new(),
+            exports: Vec::new(),
+            imports: Vec::new(),
             tls: None,
         }
     }

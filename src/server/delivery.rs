@@ -17,6 +17,7 @@ use super::shared::{ClientShared, SubRef};
 const CACHE_ENTRIES: usize = 4096;
 use super::Server;
 use crate::proto::client::Msg;
+use crate::proto::subject;
 use crate::sublist::{MatchCache, Matches};
 
 /// Status message sent to a requester when nobody listens on the subject.
@@ -115,6 +116,110 @@ impl Router {
     /// Deliver `msg` from `from` (whose `echo` option says whether it hears itself). Returns how
     /// many subscribers got it.
     pub fn route(
+        &mut self,
+        account: &Account,
+        from: &Arc<ClientShared>,
+        echo: bool,
+        msg: &Msg<'_>,
+    ) -> usize {
+        let mut delivered = self.route_local(account, from, echo, msg);
+        if account.linked.load(Ordering::Acquire) {
+            delivered += self.route_links(account, from, echo, msg);
+        }
+        delivered
+    }
+
+    /// Imports and exports: a reply owed to another account, streams other accounts import from
+    /// this one, services this one imports. One hop only, so links cannot loop.
+    fn route_links(
+        &mut self,
+        account: &Account,
+        from: &Arc<ClientShared>,
+        echo: bool,
+        msg: &Msg<'_>,
+    ) -> usize {
+        if let Some((requester, reply)) = account.take_response(msg.subject) {
+            let m = Msg {
+                subject: &reply,
+                reply: None,
+                ..*msg
+            };
+            return self.route_local(&requester, from, echo, &m);
+        }
+        let mut delivered = 0;
+        let streams: Vec<(Arc<Account>, Vec<u8>)> = account
+            .streams
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|r| subject::matches(&r.subject, msg.subject))
+            .map(|r| (r.target.clone(), r.rename(msg.subject)))
+            .collect();
+        for (target, subject) in streams {
+            delivered += self.route_local(
+                &target,
+                from,
+                echo,
+                &Msg {
+                    subject: &subject,
+                    ..*msg
+                },
+            );
+        }
+        let services: Vec<(Arc<Account>, Vec<u8>)> = account
+            .services
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|r| subject::matches(&r.local, msg.subject))
+            .map(|r| {
+                let s = if subject::has_wildcard(&r.subject) {
+                    msg.subject.to_vec()
+                } else {
+                    r.subject.to_vec()
+                };
+                (r.target.clone(), s)
+            })
+            .collect();
+        for (target, subject) in services {
+            let ours = msg.reply.map(|reply| {
+                let ours = self.response_subject();
+                target.expect_response(&ours, self.account_of(account), reply);
+                ours
+            });
+            let m = Msg {
+                subject: &subject,
+                reply: ours.as_deref(),
+                ..*msg
+            };
+            delivered += self.route_local(&target, from, echo, &m);
+        }
+        delivered
+    }
+
+    /// `_R_.xxxxxx.yyyyyy`, a fresh reply subject in the exporting account.
+    fn response_subject(&mut self) -> Vec<u8> {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut out = b"_R_.".to_vec();
+        for i in 0..13 {
+            if i == 6 {
+                out.push(b'.');
+                continue;
+            }
+            out.push(A[(self.next_rand() % A.len() as u64) as usize]);
+        }
+        out
+    }
+
+    fn account_of(&self, account: &Account) -> Arc<Account> {
+        self.server
+            .accounts
+            .get(Some(&account.name))
+            .unwrap_or_else(|| self.server.accounts.global())
+    }
+
+    /// Deliver within one account.
+    fn route_local(
         &mut self,
         account: &Account,
         from: &Arc<ClientShared>,

@@ -147,6 +147,7 @@ impl Server {
     /// Put reloaded options, authentication and TLS in force for what comes next.
     pub fn install(&self, opts: Arc<Options>, tls: Option<Arc<rustls::ServerConfig>>) {
         self.accounts.ensure(&opts.accounts);
+        self.accounts.link(&opts);
         *self.auth.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth::Auth::new(&opts));
         *self.tls.write().unwrap_or_else(|e| e.into_inner()) = tls;
         *self.opts.write().unwrap_or_else(|e| e.into_inner()) = opts;
@@ -393,6 +394,7 @@ pub fn start_with_args(opts: Options, args: Vec<String>) -> Result<Handle, Error
         tls: RwLock::new(tls),
         args,
     });
+    server.accounts.link(&opts);
 
     let mut threads = Vec::with_capacity(nworkers);
     for (i, poll) in polls.into_iter().enumerate() {
