@@ -170,3 +170,33 @@ fn shipped_sample_configs_load() {
     }
     assert!(n >= 3, "only {n} sample configs");
 }
+
+#[test]
+fn cluster_and_monitoring_blocks_are_checked_and_announced() {
+    let dir = TempDir::new("conf");
+    let f = dir.path.join("c.conf");
+    std::fs::write(
+        &f,
+        "http: 127.0.0.1:8222\ncluster {\n name: east\n listen: 127.0.0.1:6222\n routes: [nats-route://127.0.0.1:6223]\n}\n",
+    )
+    .unwrap();
+    let (code, err) = check(&f);
+    assert_eq!(code, 0, "{err}");
+    let s = ServerProcess::start(&["-c", f.to_str().unwrap()]);
+    let log = s.log_text();
+    assert!(
+        log.contains("[WRN] Clustering is not yet supported"),
+        "{log}"
+    );
+    assert!(
+        log.contains("[WRN] Monitoring is not yet supported"),
+        "{log}"
+    );
+    std::fs::write(&f, "cluster {\n routes: [\"ftp://x\"]\n colour: red\n}\n").unwrap();
+    let (code, err) = check(&f);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("error parsing route url") && err.contains("unknown field \"colour\""),
+        "{err}"
+    );
+}

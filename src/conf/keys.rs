@@ -18,13 +18,6 @@ pub struct Report {
 
 /// nats-server 2.9 keys that rnatsd does not act on yet.
 const NOT_YET: &[&str] = &[
-    "http",
-    "http_port",
-    "monitor_port",
-    "https",
-    "https_port",
-    "http_base_path",
-    "cluster",
     "gateway",
     "leaf",
     "leafnodes",
@@ -100,6 +93,17 @@ pub fn apply(map: &Map, o: &mut Options) -> Report {
                 super::auth::parse_authorization(v, &mut o.auth, &mut r.errors);
                 Ok(())
             }
+            "cluster" => {
+                o.cluster = super::cluster::parse_cluster(v, &mut r.errors);
+                Ok(())
+            }
+            "http" | "http_port" | "monitor_port" => {
+                super::cluster::host_port(v, &e.key).map(|hp| o.http = Some(hp))
+            }
+            "https" | "https_port" => {
+                super::cluster::host_port(v, &e.key).map(|hp| o.https = Some(hp))
+            }
+            "http_base_path" => string(v, &e.key).map(|s| o.http_base_path = Some(s)),
             "tls" => {
                 o.tls = super::tls::parse_tls(v, &mut r.errors);
                 Ok(())
@@ -337,7 +341,7 @@ mod tests {
 
     #[test]
     fn later_features_are_refused() {
-        let (_, r) = apply_text("gateway {}\nmqtt {}\ncluster {}\nhttp_port: 8222");
+        let (_, r) = apply_text("gateway {}\nmqtt {}\nleafnodes {}\njetstream {}");
         assert_eq!(r.errors.len(), 4, "{r:?}");
         assert!(
             r.errors.iter().all(|e| e.contains("is not yet supported")),

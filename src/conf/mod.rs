@@ -3,6 +3,7 @@
 //! immutable once the server starts.
 
 pub mod auth;
+pub mod cluster;
 pub mod file;
 pub mod flags;
 pub mod keys;
@@ -66,6 +67,12 @@ pub struct Options {
     pub imports: Vec<auth::Import>,
     /// TLS for client connections.
     pub tls: Option<tls::TlsConfig>,
+    /// The `cluster` block (checked; routes come with the clustering work).
+    pub cluster: Option<cluster::ClusterConfig>,
+    /// Monitoring listeners (checked; the monitoring server comes later): host, port.
+    pub http: Option<(Option<String>, Option<u16>)>,
+    pub https: Option<(Option<String>, Option<u16>)>,
+    pub http_base_path: Option<String>,
 }
 
 impl Default for Options {
@@ -102,6 +109,10 @@ impl Default for Options {
             exports: Vec::new(),
             imports: Vec::new(),
             tls: None,
+            cluster: None,
+            http: None,
+            https: None,
+            http_base_path: None,
         }
     }
 }

@@ -425,6 +425,12 @@ pub fn start_with_args(opts: Options, args: Vec<String>) -> Result<Handle, Error
             .spawn(move || accept_loop(server, poll, listener))
             .map_err(|e| Error::Io("spawning acceptor".into(), e))?
     };
+    if opts.cluster.is_some() {
+        crate::warn!("Clustering is not yet supported by rnatsd: the cluster block was checked, no routes are made");
+    }
+    if opts.http.is_some() || opts.https.is_some() {
+        crate::warn!("Monitoring is not yet supported by rnatsd: the http/https settings were checked, no port is opened");
+    }
     crate::notice!("Server is ready");
     Ok(Handle {
         server,
