@@ -104,6 +104,8 @@ pub struct Server {
     tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
     /// The command line the server started with, re-applied over the file on reload.
     pub args: Vec<String>,
+    /// Workers that have applied the latest reload, so a reload can wait for all of them.
+    pub reloaded: (Mutex<usize>, std::sync::Condvar),
 }
 
 #[derive(Serialize)]
@@ -393,6 +395,7 @@ pub fn start_with_args(opts: Options, args: Vec<String>) -> Result<Handle, Error
         auth: RwLock::new(Arc::new(auth::Auth::new(&opts))),
         tls: RwLock::new(tls),
         args,
+        reloaded: (Mutex::new(0), std::sync::Condvar::new()),
     });
     server.accounts.link(&opts);
 

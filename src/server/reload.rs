@@ -80,9 +80,19 @@ pub fn reload(server: &Arc<Server>) -> Result<(), String> {
     }
     super::log::set_levels(new.logtime, new.debug, new.trace);
     server.install(Arc::new(*new), tls);
+    *server.reloaded.0.lock().unwrap_or_else(|e| e.into_inner()) = 0;
     for h in &server.workers {
         h.inbox.lock().unwrap_or_else(|e| e.into_inner()).reload = true;
         let _ = h.waker.wake();
+    }
+    // As with nats-server, the reload is done once every client has been checked against it.
+    let (lock, cvar) = &server.reloaded;
+    let done = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let (_done, timeout) = cvar
+        .wait_timeout_while(done, Duration::from_secs(10), |n| *n < server.workers.len())
+        .unwrap_or_else(|e| e.into_inner());
+    if timeout.timed_out() {
+        crate::warn!("reload: not every worker confirmed the new configuration in time");
     }
     Ok(())
 }

@@ -155,6 +155,9 @@ impl Worker {
         }
         if reload {
             self.reload();
+            let (lock, cvar) = &self.server.reloaded;
+            *lock.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            cvar.notify_all();
         }
         if ldm_info {
             self.announce_lame_duck();
