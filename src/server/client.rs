@@ -346,11 +346,6 @@ impl Conn {
         }
         self.parser.limits.expect_connect = !self.st.authed;
     }
-
-    /// Bytes held by this connection's buffers (read, parser, write in progress).
-    pub fn buffered_bytes(&self) -> usize {
-        self.rbuf.len() + self.parser.held_bytes() + self.st.writing.capacity()
-    }
 }
 
 impl ClientState {
@@ -825,11 +820,6 @@ impl ClientState {
         }
     }
 
-    /// Live subscriptions.
-    pub fn num_subs(&self) -> usize {
-        self.subs.values().filter(|s| !s.is_closed()).count()
-    }
-
     /// Read plaintext: from the socket, or through the TLS session once there is one.
     fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Some(tls) = self.tls.as_mut() else {
@@ -943,10 +933,6 @@ impl ClientState {
                 }
             }
         }
-    }
-
-    pub fn has_pending_output(&self) -> bool {
-        self.woff < self.writing.len() || self.shared.pending.load(Ordering::Acquire) > 0
     }
 }
 
