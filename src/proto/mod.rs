@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod conf;
+pub mod http;
 pub mod nkey;
 pub mod subject;
 pub mod x509;
