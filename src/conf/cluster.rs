@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::file::{Kind, Value};
-use super::keys::{seconds, string, unknown_in};
+use super::keys::{host_port, seconds, string, unknown_in};
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct ClusterConfig {
@@ -21,36 +21,6 @@ pub struct ClusterConfig {
     pub no_advertise: bool,
     pub advertise: Option<String>,
     pub connect_retries: u32,
-}
-
-/// `host:port`, `:port` or a port (`-1`: any free port).
-pub fn host_port(v: &Value, key: &str) -> Result<(Option<String>, Option<u16>), String> {
-    let port_of = |n: i64| -> Result<Option<u16>, String> {
-        match n {
-            -1 => Ok(None),
-            0..=65535 => Ok(Some(n as u16)),
-            _ => Err(format!("{}: \"{}\": port {} out of range", v.at, key, n)),
-        }
-    };
-    match &v.kind {
-        Kind::Int(n) => port_of(*n).map(|p| (None, p)),
-        Kind::Str(s) => {
-            let (h, p) = s
-                .rsplit_once(':')
-                .ok_or_else(|| format!("{}: could not parse address string {:?}", v.at, s))?;
-            let p: i64 = p
-                .parse()
-                .map_err(|_| format!("{}: could not parse port {:?}", v.at, p))?;
-            let h = h.trim_start_matches('[').trim_end_matches(']');
-            Ok(((!h.is_empty()).then(|| h.to_string()), port_of(p)?))
-        }
-        _ => Err(format!(
-            "{}: \"{}\" must be a port or host:port, not {}",
-            v.at,
-            key,
-            v.type_name()
-        )),
-    }
 }
 
 /// A route URL as nats-server accepts it: `nats-route://`, `nats://` or `tls://`, host and port.

@@ -98,11 +98,9 @@ pub fn apply(map: &Map, o: &mut Options) -> Report {
                 Ok(())
             }
             "http" | "http_port" | "monitor_port" => {
-                super::cluster::host_port(v, &e.key).map(|hp| o.http = Some(hp))
+                host_port(v, &e.key).map(|hp| o.http = Some(hp))
             }
-            "https" | "https_port" => {
-                super::cluster::host_port(v, &e.key).map(|hp| o.https = Some(hp))
-            }
+            "https" | "https_port" => host_port(v, &e.key).map(|hp| o.https = Some(hp)),
             "http_base_path" => string(v, &e.key).map(|s| o.http_base_path = Some(s)),
             "tls" => {
                 o.tls = super::tls::parse_tls(v, &mut r.errors);
@@ -219,10 +217,30 @@ fn port(v: &Value) -> Result<Option<u16>, String> {
     }
 }
 
-/// `listen`: a port, or `host:port`, or `:port`.
+/// `listen`: a port, or `host:port`, or `:port`; port 0 means the default, as for `port`.
 fn listen(v: &Value) -> Result<(Option<String>, Option<u16>), String> {
+    let (h, p) = host_port(v, "listen")?;
+    Ok((
+        h,
+        if p == Some(0) {
+            Some(super::DEFAULT_PORT)
+        } else {
+            p
+        },
+    ))
+}
+
+/// `host:port`, `:port` or a port (`-1`: any free port).
+pub(super) fn host_port(v: &Value, key: &str) -> Result<(Option<String>, Option<u16>), String> {
+    let port_of = |n: i64| -> Result<Option<u16>, String> {
+        match n {
+            -1 => Ok(None),
+            0..=65535 => Ok(Some(n as u16)),
+            _ => Err(format!("{}: \"{}\": port {} out of range", v.at, key, n)),
+        }
+    };
     match &v.kind {
-        Kind::Int(_) => port(v).map(|p| (None, p)),
+        Kind::Int(n) => port_of(*n).map(|p| (None, p)),
         Kind::Str(s) => {
             let (h, p) = s
                 .rsplit_once(':')
@@ -230,14 +248,15 @@ fn listen(v: &Value) -> Result<(Option<String>, Option<u16>), String> {
             let p: i64 = p
                 .parse()
                 .map_err(|_| format!("{}: could not parse port {:?}", v.at, p))?;
-            let port = port(&Value {
-                kind: Kind::Int(p),
-                at: v.at.clone(),
-            })?;
             let h = h.trim_start_matches('[').trim_end_matches(']');
-            Ok(((!h.is_empty()).then(|| h.to_string()), port))
+            Ok(((!h.is_empty()).then(|| h.to_string()), port_of(p)?))
         }
-        _ => Err(wrong(v, "listen", "a port or host:port")),
+        _ => Err(format!(
+            "{}: \"{}\" must be a port or host:port, not {}",
+            v.at,
+            key,
+            v.type_name()
+        )),
     }
 }
 
