@@ -351,6 +351,9 @@ pub struct MatchCache<T> {
     bound: usize,
     pub hits: u64,
     pub misses: u64,
+    /// Sum and maximum of the fan-out of the stored results (for monitoring).
+    fanout_sum: u64,
+    fanout_max: u64,
 }
 
 impl<T: Clone + PartialEq> MatchCache<T> {
@@ -362,6 +365,8 @@ impl<T: Clone + PartialEq> MatchCache<T> {
             bound: bound.max(1),
             hits: 0,
             misses: 0,
+            fanout_sum: 0,
+            fanout_max: 0,
         }
     }
 
@@ -370,6 +375,8 @@ impl<T: Clone + PartialEq> MatchCache<T> {
         let g = self.generation.load(Ordering::Acquire);
         if g != self.seen {
             self.map.clear();
+            self.fanout_sum = 0;
+            self.fanout_max = 0;
             self.seen = g;
             self.misses += 1;
             return None;
@@ -395,12 +402,29 @@ impl<T: Clone + PartialEq> MatchCache<T> {
             // Drop an arbitrary half; cheap and keeps the hot entries likely enough.
             let keep = self.bound / 2;
             let mut n = 0;
-            self.map.retain(|_, _| {
+            let (mut sum, mut max) = (0, 0);
+            self.map.retain(|_, m| {
                 n += 1;
+                if n <= keep {
+                    let f = m.fanout() as u64;
+                    sum += f;
+                    max = max.max(f);
+                }
                 n <= keep
             });
+            (self.fanout_sum, self.fanout_max) = (sum, max);
         }
-        self.map.insert(subj.into(), m);
+        let f = m.fanout() as u64;
+        if let Some(old) = self.map.insert(subj.into(), m) {
+            self.fanout_sum -= old.fanout() as u64;
+        }
+        self.fanout_sum += f;
+        self.fanout_max = self.fanout_max.max(f);
+    }
+
+    /// Sum and maximum fan-out over the stored results.
+    pub fn fanout(&self) -> (u64, u64) {
+        (self.fanout_sum, self.fanout_max)
     }
 
     pub fn len(&self) -> usize {

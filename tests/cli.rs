@@ -54,8 +54,6 @@ fn unknown_flag_prints_usage_and_exits_1() {
 #[test]
 fn later_features_are_refused_not_ignored() {
     let cases: &[&[&str]] = &[
-        &["-m", "8222"],
-        &["-ms", "8222"],
         &["--routes", "nats://127.0.0.1:6222"],
         &["--cluster", "nats://127.0.0.1:6222"],
         &["--cluster_name", "c"],

@@ -175,9 +175,10 @@ fn shipped_sample_configs_load() {
 fn cluster_and_monitoring_blocks_are_checked_and_announced() {
     let dir = TempDir::new("conf");
     let f = dir.path.join("c.conf");
+    let mport = free_port();
     std::fs::write(
         &f,
-        "http: 127.0.0.1:8222\ncluster {\n name: east\n listen: 127.0.0.1:6222\n routes: [nats-route://127.0.0.1:6223]\n}\n",
+        format!("http: 127.0.0.1:{mport}\ncluster {{\n name: east\n listen: 127.0.0.1:6222\n routes: [nats-route://127.0.0.1:6223]\n}}\n"),
     )
     .unwrap();
     let (code, err) = check(&f);
@@ -189,7 +190,7 @@ fn cluster_and_monitoring_blocks_are_checked_and_announced() {
         "{log}"
     );
     assert!(
-        log.contains("[WRN] Monitoring is not yet supported"),
+        log.contains(&format!("[INF] Starting http monitor on 127.0.0.1:{mport}")),
         "{log}"
     );
     std::fs::write(&f, "cluster {\n routes: [\"ftp://x\"]\n colour: red\n}\n").unwrap();

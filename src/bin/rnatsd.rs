@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     for w in &warnings {
         rnatsd::warn!("{w}");
     }
-    match server::run(*opts, args) {
+    match server::run(*opts, args, vec![Box::new(rnatsd::monitor::start)]) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             rnatsd::fatal!("{e}");

@@ -60,6 +60,8 @@ pub struct Authorization {
     pub password: Option<String>,
     pub token: Option<String>,
     pub timeout: Duration,
+    /// `timeout` was given; otherwise it follows the TLS timeout when TLS is on.
+    pub timeout_set: bool,
     pub users: Vec<User>,
     pub nkeys: Vec<NkeyUser>,
 }
@@ -74,6 +76,7 @@ impl Default for Authorization {
             password: None,
             token: None,
             timeout: AUTH_TIMEOUT,
+            timeout_set: false,
             users: Vec::new(),
             nkeys: Vec::new(),
         }
@@ -107,7 +110,10 @@ pub fn parse_authorization(v: &Value, auth: &mut Authorization, errors: &mut Vec
             "user" | "username" => string(v, &e.key).map(|s| auth.user = Some(s)),
             "pass" | "password" => string(v, &e.key).map(|s| auth.password = Some(s)),
             "token" => string(v, &e.key).map(|s| auth.token = Some(s)),
-            "timeout" => seconds(v, &e.key).map(|d| auth.timeout = d),
+            "timeout" => seconds(v, &e.key).map(|d| {
+                auth.timeout = d;
+                auth.timeout_set = true;
+            }),
             "users" => parse_users(v, auth, errors),
             "default_permission" | "default_permissions" | "permissions" => {
                 defaults = parse_permissions(v, errors);

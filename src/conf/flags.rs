@@ -51,8 +51,8 @@ Server Options:
     -n, --name
         --server_name <server_name>  Server name (default: auto)
     -P, --pid <file>                 File to store PID
-    -m, --http_port <port>           Use port for http monitoring (not yet supported)
-    -ms,--https_port <port>          Use port for https monitoring (not yet supported)
+    -m, --http_port <port>           Use port for http monitoring
+    -ms,--https_port <port>          Use port for https monitoring
     -c, --config <file>              Configuration file
     -t                               Test configuration and exit
     -sl,--signal <signal>[=<pid>]    Send signal to rnatsd process (ldm, stop, quit, term, reopen, reload)
@@ -112,9 +112,6 @@ Common Options:
 
 /// Flags of later features: (short, long, takes a value).
 const NOT_YET: &[(&str, &str, bool)] = &[
-    ("m", "http_port", true),
-    ("", "ms", true),
-    ("", "https_port", true),
     ("", "js", false),
     ("", "jetstream", false),
     ("", "sd", true),
@@ -177,6 +174,9 @@ const VALUES: &[(&str, &str)] = &[
     ("", "signal"),
     ("r", "remote_syslog"),
     ("", "log_size_limit"),
+    ("m", "http_port"),
+    ("", "ms"),
+    ("", "https_port"),
 ];
 
 fn spec() -> getopts::Options {
@@ -317,6 +317,19 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
     }
     if let Some(v) = m.opt_str("client_advertise") {
         o.client_advertise = Some(v);
+    }
+    for (flag, https) in [("m", false), ("ms", true), ("https_port", true)] {
+        if let Some(v) = m.opt_str(flag) {
+            let port = match v.as_str() {
+                "-1" => None,
+                _ => Some(v.parse::<u16>().map_err(|_| {
+                    FlagError::usage(format!("invalid value {v:?} for flag -{flag}: parse error"))
+                })?),
+            };
+            let slot = if https { &mut o.https } else { &mut o.http };
+            let host = slot.take().and_then(|(h, _)| h);
+            *slot = Some((host, port));
+        }
     }
     if let Some(v) = m.opt_str("l") {
         o.log_file = Some(PathBuf::from(v));

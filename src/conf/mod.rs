@@ -45,6 +45,8 @@ pub struct Options {
     pub max_control_line: usize,
     pub max_payload: usize,
     pub max_pending: usize,
+    /// Closed connections kept for `/connz?state=closed`.
+    pub max_closed_clients: usize,
     pub ping_interval: Duration,
     pub ping_max: u32,
     pub write_deadline: Duration,
@@ -96,6 +98,7 @@ impl Default for Options {
             max_control_line: 4096,
             max_payload: 1024 * 1024,
             max_pending: 64 * 1024 * 1024,
+            max_closed_clients: 10_000,
             ping_interval: Duration::from_secs(120),
             ping_max: 2,
             write_deadline: Duration::from_secs(10),
@@ -119,6 +122,15 @@ impl Default for Options {
 
 impl Options {
     /// Worker threads to run: the option, else the number of cores.
+    /// The authentication timeout in force: as configured, else (as nats-server) one second
+    /// more than the TLS handshake timeout when TLS is on, else two seconds.
+    pub fn auth_timeout(&self) -> Duration {
+        match &self.tls {
+            Some(t) if !self.auth.timeout_set => t.timeout + Duration::from_secs(1),
+            _ => self.auth.timeout,
+        }
+    }
+
     pub fn worker_count(&self) -> usize {
         if self.workers > 0 {
             self.workers

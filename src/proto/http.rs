@@ -26,6 +26,7 @@ impl Default for Limits {
 pub enum Method {
     Get,
     Head,
+    Post,
     Other,
 }
 
@@ -114,6 +115,7 @@ pub fn parse<'a>(buf: &'a [u8], lim: &Limits) -> Result<Parsed<'a>, Error> {
     let method = match m {
         b"GET" => Method::Get,
         b"HEAD" => Method::Head,
+        b"POST" => Method::Post,
         _ => Method::Other,
     };
     let http11 = match version {
@@ -207,6 +209,42 @@ pub fn query_param<'a>(query: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     })
 }
 
+/// The first value of `key` in a query string, decoded as HTML forms encode it (`%XX`
+/// escapes, `+` for a space). A malformed escape is kept as written.
+pub fn query_value(query: &[u8], key: &str) -> Option<String> {
+    query.split(|&b| b == b'&').find_map(|kv| {
+        let (k, v) = match kv.iter().position(|&b| b == b'=') {
+            Some(i) => (&kv[..i], &kv[i + 1..]),
+            None => (kv, &kv[kv.len()..]),
+        };
+        (unescape(k) == key.as_bytes()).then(|| String::from_utf8_lossy(&unescape(v)).into_owned())
+    })
+}
+
+fn unescape(s: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                s.get(i + 1).and_then(|&b| hex(b)),
+                s.get(i + 2).and_then(|&b| hex(b)),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +268,7 @@ mod tests {
                 assert_eq!(query_param(req.query, b"limit"), Some(&b"5"[..]));
                 assert_eq!(query_param(req.query, b"subs"), Some(&b"1"[..]));
                 assert_eq!(query_param(req.query, b"none"), None);
+                assert_eq!(query_value(req.query, "limit").as_deref(), Some("5"));
             }
             p => panic!("{p:?}"),
         }
@@ -256,7 +295,7 @@ mod tests {
                 _
             ))
         ));
-        let r = b"POST /x HTTP/1.1\r\n\r\n";
+        let r = b"PUT /x HTTP/1.1\r\n\r\n";
         assert!(matches!(
             parse(r, &lim()),
             Ok(Parsed::Complete(
@@ -267,6 +306,17 @@ mod tests {
                 _
             ))
         ));
+    }
+
+    #[test]
+    fn query_values_are_decoded() {
+        let q = b"callback=a%28b&test=foo.%3E&x=a+b&bad=%zz%4&subs";
+        assert_eq!(query_value(q, "callback").as_deref(), Some("a(b"));
+        assert_eq!(query_value(q, "test").as_deref(), Some("foo.>"));
+        assert_eq!(query_value(q, "x").as_deref(), Some("a b"));
+        assert_eq!(query_value(q, "bad").as_deref(), Some("%zz%4"));
+        assert_eq!(query_value(q, "subs").as_deref(), Some(""));
+        assert_eq!(query_value(q, "none"), None);
     }
 
     #[test]

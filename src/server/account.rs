@@ -81,6 +81,20 @@ impl Account {
 
     /// Remember that a reply on `ours` (in this, the exporting account) answers `reply` in
     /// `requester`'s account.
+    pub fn subscription_count(&self) -> u64 {
+        self.sublist
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .count()
+    }
+
+    pub fn sublist_stats(&self) -> crate::sublist::Stats {
+        self.sublist
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .stats()
+    }
+
     pub fn expect_response(&self, ours: &[u8], requester: Arc<Account>, reply: &[u8]) {
         let mut r = self.responses.lock().unwrap_or_else(|e| e.into_inner());
         if r.len() >= MAX_RESPONSES {
@@ -147,6 +161,19 @@ impl Accounts {
             };
             link_one(im, importer, exporter);
         }
+    }
+
+    /// Every account, the global one first, then by name.
+    pub fn all(&self) -> Vec<Arc<Account>> {
+        let mut v: Vec<Arc<Account>> = self
+            .map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| (a.id != 0, &a.name).cmp(&(b.id != 0, &b.name)));
+        v
     }
 
     pub fn global(&self) -> Arc<Account> {

@@ -239,7 +239,7 @@ impl Auth {
             .map(|u| (u, a.password.clone().unwrap_or_default()));
         Auth {
             required: a.required(),
-            timeout: a.timeout,
+            timeout: o.auth_timeout(),
             wants_nonce: !a.nkeys.is_empty(),
             users,
             nkeys,

@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use mio::net::TcpStream;
 use serde::Deserialize;
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::account::Account;
 use super::auth::{Credentials, Identity};
 use super::delivery::Router;
-use super::shared::{ClientShared, SubRef, Subscription};
+use super::shared::{unix_nanos, ClientShared, Closed, SubRef, SubSnapshot, Subscription};
 use crate::conf::Options;
 use crate::proto::client::{Error as ParseError, Limits, Msg, Op, Parser};
 use crate::proto::{subject, x509};
@@ -155,6 +155,8 @@ pub struct ClientState {
     woff: usize,
     pub write_interest: bool,
     pub pings_out: u32,
+    /// When the server's last PING went out, to measure the round trip on PONG.
+    pub ping_sent: Option<Instant>,
     pub last_in: Instant,
     pub created: Instant,
     /// When the socket last refused bytes with output pending (write-deadline clock).
@@ -233,6 +235,7 @@ impl Conn {
                 woff: 0,
                 write_interest: false,
                 pings_out: 0,
+                ping_sent: None,
                 last_in: now,
                 created: now,
                 stalled_since: None,
@@ -274,6 +277,10 @@ impl Conn {
                 Err(_) => return ReadState::Close(CloseReason::ReadError),
             };
             self.st.last_in = Instant::now();
+            self.st
+                .shared
+                .last_activity
+                .store(unix_nanos(SystemTime::now()), Ordering::Relaxed);
             self.process(n, router);
             if let Some(r) = self.st.close {
                 return ReadState::Close(r);
@@ -424,6 +431,9 @@ impl ClientState {
             Op::Pong => {
                 crate::trace!("{} - cid:{} - <<- [PONG]", self.peer, self.cid());
                 self.pings_out = 0;
+                if let Some(sent) = self.ping_sent.take() {
+                    self.shared.set_rtt(sent.elapsed());
+                }
             }
             Op::Pub(msg) => self.process_pub(&msg, router),
             Op::Sub {
@@ -518,7 +528,51 @@ impl ClientState {
         self.shared
             .headers
             .store(self.opts.headers, Ordering::Relaxed);
+        self.note_connect();
         self.send_ok(router);
+    }
+
+    /// Record what monitoring shows after CONNECT: the client's name, language and version,
+    /// who it is, its TLS session, and a first round-trip estimate (the time from accept to
+    /// CONNECT, as nats-server does).
+    fn note_connect(&mut self) {
+        let (tls_version, tls_cipher) = match &self.tls {
+            Some(t) => tls_names(t),
+            None => (String::new(), String::new()),
+        };
+        {
+            let mut m = self.shared.meta.lock().unwrap_or_else(|e| e.into_inner());
+            m.name.clone_from(&self.opts.name);
+            m.lang.clone_from(&self.opts.lang);
+            m.version.clone_from(&self.opts.version);
+            m.user.clone_from(&self.user);
+            m.account.clone_from(&self.account.name);
+            m.tls_version = tls_version;
+            m.tls_cipher = tls_cipher;
+        }
+        if self.shared.rtt.load(Ordering::Relaxed) == 0 {
+            let rtt = SystemTime::now()
+                .duration_since(self.shared.start)
+                .unwrap_or_default();
+            self.shared.set_rtt(rtt);
+        }
+    }
+
+    /// The connection as it is at close, for `/connz?state=closed`.
+    pub fn closed_record(&self, reason: CloseReason) -> Closed {
+        let mut subs: Vec<SubSnapshot> = self
+            .subs
+            .values()
+            .filter(|s| !s.is_closed())
+            .map(|s| s.snapshot())
+            .collect();
+        subs.sort_by(|a, b| a.sid.cmp(&b.sid));
+        Closed {
+            conn: self.shared.snapshot(),
+            stop: SystemTime::now(),
+            reason: reason.as_str(),
+            subs,
+        }
     }
 
     fn process_pub(&mut self, msg: &Msg<'_>, router: &mut Router) {
@@ -764,6 +818,7 @@ impl ClientState {
             return;
         }
         self.subs.insert(sid.into(), sub);
+        self.shared.num_subs.fetch_add(1, Ordering::Relaxed);
         if self.subs.len() > self.sweep_at {
             // Auto-unsubscribed entries linger until here; drop them in one pass.
             self.subs.retain(|_, s| !s.is_closed());
@@ -812,7 +867,7 @@ impl ClientState {
                 .partition(|s| Arc::ptr_eq(&s.account, &account));
             let mut sl = account.sublist.write().unwrap_or_else(|e| e.into_inner());
             for sub in &mine {
-                if !sub.closed.swap(true, Ordering::AcqRel) {
+                if sub.close() {
                     sl.remove(&sub.subject, sub.queue.as_deref(), sub);
                 }
             }
@@ -822,24 +877,9 @@ impl ClientState {
 
     /// Read plaintext: from the socket, or through the TLS session once there is one.
     fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(tls) = self.tls.as_mut() else {
-            return self.sock.read(buf);
-        };
-        loop {
-            match tls.reader().read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                Err(e) => return Err(e),
-            }
-            if tls.read_tls(&mut self.sock)? == 0 {
-                return Ok(0);
-            }
-            if let Err(e) = tls.process_new_packets() {
-                // Send the alert rustls queued, then report the failure.
-                let _ = tls.write_tls(&mut self.sock);
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-            }
+        match self.tls.as_mut() {
+            Some(tls) => super::tls::read_plaintext(tls, &mut self.sock, buf),
+            None => self.sock.read(buf),
         }
     }
 
@@ -936,9 +976,29 @@ impl ClientState {
     }
 }
 
+/// TLS version and cipher suite in Go's names ("1.3", "TLS_AES_128_GCM_SHA256").
+fn tls_names(t: &rustls::ServerConnection) -> (String, String) {
+    let version = match t.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "1.2",
+        _ => "",
+    };
+    let cipher = t
+        .negotiated_cipher_suite()
+        .map(|s| {
+            let name = format!("{:?}", s.suite());
+            match name.strip_prefix("TLS13_") {
+                Some(rest) => format!("TLS_{rest}"),
+                None => name,
+            }
+        })
+        .unwrap_or_default();
+    (version.to_string(), cipher)
+}
+
 /// Take `sub` out of its account's sublist (once).
 pub fn remove_sub(sub: &SubRef) {
-    if !sub.closed.swap(true, Ordering::AcqRel) {
+    if sub.close() {
         let mut sl = sub
             .account
             .sublist

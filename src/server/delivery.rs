@@ -288,7 +288,7 @@ impl Router {
                 return false;
             }
             if n == max {
-                sub.closed.store(true, Ordering::Release);
+                sub.close();
                 self.auto_unsub.push(sub.clone());
             }
         }
@@ -400,14 +400,18 @@ impl Router {
         }
     }
 
-    /// Cache counters: (hits, misses, entries).
-    pub fn cache_stats(&self) -> (u64, u64, usize) {
-        self.caches
-            .iter()
-            .flatten()
-            .fold((0, 0, 0), |(h, m, n), c| {
-                (h + c.hits, m + c.misses, n + c.len())
-            })
+    /// Make this worker's match-cache counters visible to monitoring.
+    pub fn publish_cache_stats(&self, to: &super::CacheStats) {
+        let mut v = [0u64; 5];
+        for c in self.caches.iter().flatten() {
+            let (sum, max) = c.fanout();
+            v[0] += c.hits;
+            v[1] += c.misses;
+            v[2] += c.len() as u64;
+            v[3] += sum;
+            v[4] = v[4].max(max);
+        }
+        to.store(v);
     }
 }
 

@@ -278,9 +278,12 @@ fn hostname() -> String {
 }
 
 fn local_tm() -> (libc::tm, u32) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    local_time(std::time::SystemTime::now())
+}
+
+/// `t` broken down in the local time zone (`tm_gmtoff` holds the offset), and its nanoseconds.
+pub fn local_time(t: std::time::SystemTime) -> (libc::tm, u32) {
+    let now = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs() as libc::time_t;
     // SAFETY: localtime_r only writes the tm we hand it.
     let tm = unsafe {

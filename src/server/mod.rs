@@ -34,6 +34,8 @@ pub enum Error {
     Listen(String, io::Error),
     Io(String, io::Error),
     Tls(String),
+    /// Options that cannot work together.
+    Config(String),
 }
 
 impl std::fmt::Display for Error {
@@ -42,11 +44,42 @@ impl std::fmt::Display for Error {
             Error::Listen(addr, e) => write!(f, "Error listening on port: {addr}, \"{e}\""),
             Error::Io(what, e) => write!(f, "{what}: {e}"),
             Error::Tls(msg) => write!(f, "TLS configuration error: {msg}"),
+            Error::Config(msg) => f.write_str(msg),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// Bind a listening socket on `host` (a name, an address, or `[v6]`) and `port` (0: any free
+/// one); also returns `host:port` as messages show it.
+pub fn bind(host: &str, port: u16) -> (io::Result<TcpListener>, String) {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let shown = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let listener = (host, port)
+        .to_socket_addrs()
+        .and_then(|mut a| a.next().ok_or_else(|| io::Error::other("no address")))
+        .and_then(TcpListener::bind);
+    (listener, shown)
+}
+
+/// An OS error as Go prints it: the C library's text in lower case, without "(os error N)".
+pub fn os_error_text(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(i) if e.raw_os_error().is_some() => &text[..i],
+        _ => &text,
+    };
+    let mut c = text.chars();
+    match c.next() {
+        Some(first) => first.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
 
 /// What other threads hand a worker.
 #[derive(Default)]
@@ -64,6 +97,24 @@ pub struct Inbox {
 pub struct WorkerHandle {
     pub waker: Waker,
     pub inbox: Mutex<Inbox>,
+    /// The worker's match-cache counters, published once per loop turn.
+    pub cache: CacheStats,
+}
+
+/// Match-cache counters of one worker: hits, misses, entries, fan-out sum and maximum.
+#[derive(Default)]
+pub struct CacheStats([AtomicU64; 5]);
+
+impl CacheStats {
+    pub fn store(&self, v: [u64; 5]) {
+        for (a, v) in self.0.iter().zip(v) {
+            a.store(v, Ordering::Relaxed);
+        }
+    }
+
+    pub fn load(&self) -> [u64; 5] {
+        std::array::from_fn(|i| self.0[i].load(Ordering::Relaxed))
+    }
 }
 
 impl WorkerHandle {
@@ -106,6 +157,12 @@ pub struct Server {
     pub args: Vec<String>,
     /// Workers that have applied the latest reload, so a reload can wait for all of them.
     pub reloaded: (Mutex<usize>, std::sync::Condvar),
+    /// The most recent closed connections, oldest first (bounded by `max_closed_clients`).
+    pub closed: Mutex<std::collections::VecDeque<Arc<shared::Closed>>>,
+    /// When the configuration was last loaded (start or reload).
+    pub config_load_time: Mutex<SystemTime>,
+    /// The monitoring listeners' addresses, once bound (http, https).
+    pub monitor_addrs: Mutex<(Option<SocketAddr>, Option<SocketAddr>)>,
 }
 
 #[derive(Serialize)]
@@ -187,6 +244,56 @@ impl Server {
             .insert(c.cid, c.clone());
     }
 
+    /// Keep a closed connection's record for `/connz?state=closed`.
+    pub fn remember_closed(&self, c: shared::Closed) {
+        let max = self.opts().max_closed_clients;
+        if max == 0 {
+            return;
+        }
+        let mut q = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        while q.len() >= max {
+            q.pop_front();
+        }
+        q.push_back(Arc::new(c));
+    }
+
+    /// Open client connections.
+    pub fn client_count(&self) -> usize {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Snapshots of the live subscriptions `keep` selects, account by account (each sublist is
+    /// locked only while its matching handles are copied out).
+    pub fn subscriptions(
+        &self,
+        keep: impl Fn(&shared::Subscription) -> bool,
+    ) -> Vec<shared::SubSnapshot> {
+        let mut out = Vec::new();
+        for a in self.accounts.all() {
+            let mut picked = Vec::new();
+            a.sublist
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .for_each(|s| {
+                    if !s.is_closed() && keep(s) {
+                        picked.push(s.clone());
+                    }
+                });
+            out.extend(picked.iter().map(|s| s.snapshot()));
+        }
+        out
+    }
+
+    /// Every open client connection, at this moment.
+    pub fn client_list(&self) -> Vec<Arc<ClientShared>> {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     pub fn unregister_client(&self, cid: u64) {
         let removed = self
             .clients
@@ -248,6 +355,13 @@ fn parse_advertise(s: &str, default_port: u16) -> (String, u16) {
 const LISTENER: Token = Token(0);
 const STOP: Token = Token(1);
 
+/// A service started beside the client listener (the monitoring server): it is started once
+/// the server's state exists and before clients are accepted, and hands back how to stop it.
+pub type Extension = Box<dyn FnOnce(&Arc<Server>) -> Result<Stopper, Error>>;
+
+/// Stops what an [`Extension`] started (waking and joining its thread).
+pub type Stopper = Box<dyn FnOnce() + Send>;
+
 /// A started server: its shared state and its threads. Dropping it does not stop it; call
 /// [`Handle::shutdown`].
 pub struct Handle {
@@ -256,6 +370,7 @@ pub struct Handle {
     acceptor: Option<std::thread::JoinHandle<()>>,
     stop: Arc<Waker>,
     files: RunFiles,
+    extensions: Vec<Stopper>,
 }
 
 impl Handle {
@@ -302,6 +417,9 @@ impl Handle {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        for stop in self.extensions.drain(..) {
+            stop();
+        }
         self.files.remove();
         crate::notice!("Server Exiting..");
     }
@@ -314,6 +432,15 @@ pub fn start(opts: Options) -> Result<Handle, Error> {
 
 /// Start, remembering the command line so a reload can apply it over the file again.
 pub fn start_with_args(opts: Options, args: Vec<String>) -> Result<Handle, Error> {
+    start_with(opts, args, Vec::new())
+}
+
+/// Start with extensions (see [`Extension`]).
+pub fn start_with(
+    opts: Options,
+    args: Vec<String>,
+    extensions: Vec<Extension>,
+) -> Result<Handle, Error> {
     let opts = Arc::new(opts);
     let id = new_server_id();
     let name = if opts.server_name.is_empty() {
@@ -335,23 +462,8 @@ pub fn start_with_args(opts: Options, args: Vec<String>) -> Result<Handle, Error
         Some(t) => Some(tls::server_config(t).map_err(Error::Tls)?),
         None => None,
     };
-    let port = opts.port.unwrap_or(0);
-    let host = opts
-        .host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let shown = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let addr = (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|e| Error::Listen(shown.clone(), e))?
-        .next()
-        .ok_or_else(|| Error::Listen(shown.clone(), io::Error::other("no address")))?;
-    let mut listener = TcpListener::bind(addr).map_err(|e| Error::Listen(shown.clone(), e))?;
+    let (listener, shown) = bind(&opts.host, opts.port.unwrap_or(0));
+    let mut listener = listener.map_err(|e| Error::Listen(shown, e))?;
     widen_backlog(&listener);
     let addr = listener
         .local_addr()
@@ -367,12 +479,19 @@ pub fn start_with_args(opts: Options, args: Vec<String>) -> Result<Handle, Error
         handles.push(WorkerHandle {
             waker,
             inbox: Mutex::new(Inbox::default()),
+            cache: CacheStats::default(),
         });
         polls.push(poll);
     }
     let (info_host, info_port) = match &opts.client_advertise {
         Some(a) => parse_advertise(a, addr.port()),
-        None => (host.clone(), addr.port()),
+        None => (
+            opts.host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            addr.port(),
+        ),
     };
     let server = Arc::new(Server {
         opts: RwLock::new(opts.clone()),
@@ -396,6 +515,9 @@ pub fn start_with_args(opts: Options, args: Vec<String>) -> Result<Handle, Error
         tls: RwLock::new(tls),
         args,
         reloaded: (Mutex::new(0), std::sync::Condvar::new()),
+        closed: Mutex::new(std::collections::VecDeque::new()),
+        config_load_time: Mutex::new(SystemTime::now()),
+        monitor_addrs: Mutex::new((None, None)),
     });
     server.accounts.link(&opts);
 
@@ -416,6 +538,10 @@ pub fn start_with_args(opts: Options, args: Vec<String>) -> Result<Handle, Error
     let stop = Arc::new(
         Waker::new(poll.registry(), STOP).map_err(|e| Error::Io("creating waker".into(), e))?,
     );
+    let mut stoppers = Vec::with_capacity(extensions.len());
+    for ext in extensions {
+        stoppers.push(ext(&server)?);
+    }
     let files = RunFiles::write(&opts, &addr)?;
     crate::notice!(
         "Listening for client connections on {}",
@@ -431,9 +557,6 @@ pub fn start_with_args(opts: Options, args: Vec<String>) -> Result<Handle, Error
     if opts.cluster.is_some() {
         crate::warn!("Clustering is not yet supported by rnatsd: the cluster block was checked, no routes are made");
     }
-    if opts.http.is_some() || opts.https.is_some() {
-        crate::warn!("Monitoring is not yet supported by rnatsd: the http/https settings were checked, no port is opened");
-    }
     crate::notice!("Server is ready");
     Ok(Handle {
         server,
@@ -441,14 +564,15 @@ pub fn start_with_args(opts: Options, args: Vec<String>) -> Result<Handle, Error
         acceptor: Some(acceptor),
         stop,
         files,
+        extensions: stoppers,
     })
 }
 
-/// Run the server until SIGINT or SIGTERM, then shut it down gracefully.
-pub fn run(opts: Options, args: Vec<String>) -> Result<(), Error> {
+/// Run the server (with `extensions`) until SIGINT or SIGTERM, then shut it down gracefully.
+pub fn run(opts: Options, args: Vec<String>, extensions: Vec<Extension>) -> Result<(), Error> {
     let mut sig =
         signals::install().map_err(|e| Error::Io("installing signal handlers".into(), e))?;
-    let handle = start_with_args(opts, args)?;
+    let handle = start_with(opts, args, extensions)?;
     let mut poll = Poll::new().map_err(|e| Error::Io("creating poll".into(), e))?;
     poll.registry()
         .register(&mut sig, Token(0), Interest::READABLE)
@@ -649,5 +773,12 @@ mod tests {
         );
         assert_eq!(parse_advertise("[::1]:5", 4222), ("::1".into(), 5));
         assert_eq!(parse_advertise("nats://h:7", 4222), ("h".into(), 7));
+    }
+
+    #[test]
+    fn os_errors_read_like_go() {
+        let e = io::Error::from_raw_os_error(libc::EADDRINUSE);
+        assert_eq!(os_error_text(&e), "address already in use");
+        assert_eq!(os_error_text(&io::Error::other("X y")), "x y");
     }
 }

@@ -48,6 +48,19 @@ fn unsupported_changes(old: &Options, new: &Options) -> Vec<String> {
         path(&old.ports_file_dir),
         path(&new.ports_file_dir),
     );
+    let hp = |v: &Option<(Option<String>, Option<u16>)>| match v {
+        Some((h, p)) => (h.clone().unwrap_or_default(), port(*p)),
+        None => (String::new(), "0".to_string()),
+    };
+    let (was, now) = (hp(&old.http), hp(&new.http));
+    check("HTTPHost", was.0, now.0);
+    check("HTTPPort", was.1, now.1);
+    check("HTTPSPort", hp(&old.https).1, hp(&new.https).1);
+    check(
+        "HTTPBasePath",
+        old.http_base_path.clone().unwrap_or_default(),
+        new.http_base_path.clone().unwrap_or_default(),
+    );
     out
 }
 
@@ -80,6 +93,10 @@ pub fn reload(server: &Arc<Server>) -> Result<(), String> {
     }
     super::log::set_levels(new.logtime, new.debug, new.trace);
     server.install(Arc::new(*new), tls);
+    *server
+        .config_load_time
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = std::time::SystemTime::now();
     *server.reloaded.0.lock().unwrap_or_else(|e| e.into_inner()) = 0;
     for h in &server.workers {
         h.inbox.lock().unwrap_or_else(|e| e.into_inner()).reload = true;

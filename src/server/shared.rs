@@ -2,8 +2,10 @@
 //! counters (atomics), and its subscriptions as they sit in the sublist. Everything else about a
 //! connection belongs to its worker alone (see `client.rs`).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
 
 use super::auth::{Perms, Replies};
 
@@ -46,10 +48,43 @@ impl Counters {
     }
 }
 
+/// What a client told about itself and how it is connected, for monitoring; set at CONNECT
+/// and at the end of the TLS handshake.
+#[derive(Clone, Debug, Default)]
+pub struct Meta {
+    pub name: String,
+    pub lang: String,
+    pub version: String,
+    /// The user it authenticated as (empty without authentication).
+    pub user: String,
+    /// Its account's name.
+    pub account: String,
+    /// TLS protocol version ("1.2", "1.3") and cipher suite, in Go's names.
+    pub tls_version: String,
+    pub tls_cipher: String,
+}
+
+/// Wall-clock time as Unix nanoseconds (0 before 1970, which does not happen).
+pub fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 pub struct ClientShared {
     pub cid: u64,
     /// `ip:port` of the peer, for log lines.
     pub peer: String,
+    pub addr: SocketAddr,
+    /// When the connection was accepted.
+    pub start: SystemTime,
+    /// Unix nanoseconds of the last read from the client.
+    pub last_activity: AtomicU64,
+    /// Round-trip time in nanoseconds: first estimated at CONNECT, then measured by the
+    /// server's PINGs. 0 until CONNECT.
+    pub rtt: AtomicU64,
+    /// Live subscriptions.
+    pub num_subs: AtomicU32,
+    pub meta: Mutex<Meta>,
     /// The worker that owns the socket, and the connection's slot there.
     pub worker: usize,
     pub token: usize,
@@ -74,10 +109,17 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
-    pub fn new(cid: u64, peer: String, worker: usize, token: usize) -> Self {
+    pub fn new(cid: u64, addr: SocketAddr, worker: usize, token: usize) -> Self {
+        let start = SystemTime::now();
         ClientShared {
             cid,
-            peer,
+            peer: addr.to_string(),
+            addr,
+            start,
+            last_activity: AtomicU64::new(unix_nanos(start)),
+            rtt: AtomicU64::new(0),
+            num_subs: AtomicU32::new(0),
+            meta: Mutex::new(Meta::default()),
             worker,
             token,
             out: Mutex::new(Outbound::default()),
@@ -97,6 +139,35 @@ impl ClientShared {
         self.out.lock().map(|o| o.closed).unwrap_or(true)
     }
 
+    pub fn meta(&self) -> Meta {
+        self.meta.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_rtt(&self, rtt: Duration) {
+        // Never 0 once measured: 0 means "not yet".
+        self.rtt
+            .store((rtt.as_nanos() as u64).max(1), Ordering::Relaxed);
+    }
+
+    /// A point-in-time copy of what monitoring shows about this connection.
+    pub fn snapshot(&self) -> ConnSnapshot {
+        let [in_msgs, in_bytes, out_msgs, out_bytes] = self.stats.snapshot();
+        ConnSnapshot {
+            cid: self.cid,
+            addr: self.addr,
+            start: self.start,
+            last_activity: self.last_activity.load(Ordering::Relaxed),
+            rtt: self.rtt.load(Ordering::Relaxed),
+            pending: self.pending.load(Ordering::Relaxed),
+            in_msgs,
+            in_bytes,
+            out_msgs,
+            out_bytes,
+            subs: self.num_subs.load(Ordering::Relaxed),
+            meta: self.meta(),
+        }
+    }
+
     pub fn perms(&self) -> Option<Arc<Perms>> {
         self.perms.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -110,6 +181,47 @@ impl ClientShared {
         self.deny_filter.store(false, Ordering::Release);
         *self.perms.write().unwrap_or_else(|e| e.into_inner()) = perms;
     }
+}
+
+/// A connection as monitoring reports it.
+#[derive(Clone, Debug)]
+pub struct ConnSnapshot {
+    pub cid: u64,
+    pub addr: SocketAddr,
+    pub start: SystemTime,
+    /// Unix nanoseconds.
+    pub last_activity: u64,
+    /// Nanoseconds; 0 when not known yet.
+    pub rtt: u64,
+    pub pending: usize,
+    pub in_msgs: u64,
+    pub in_bytes: u64,
+    pub out_msgs: u64,
+    pub out_bytes: u64,
+    pub subs: u32,
+    pub meta: Meta,
+}
+
+/// One subscription as monitoring reports it.
+#[derive(Clone, Debug)]
+pub struct SubSnapshot {
+    pub account: String,
+    pub subject: String,
+    pub queue: Option<String>,
+    pub sid: String,
+    pub msgs: u64,
+    /// Auto-unsubscribe limit; 0 for none.
+    pub max: u64,
+    pub cid: u64,
+}
+
+/// A connection that has closed, kept for `/connz?state=closed`.
+#[derive(Debug)]
+pub struct Closed {
+    pub conn: ConnSnapshot,
+    pub stop: SystemTime,
+    pub reason: &'static str,
+    pub subs: Vec<SubSnapshot>,
 }
 
 /// One subscription, shared between its client (by sid) and the sublist.
@@ -130,6 +242,29 @@ pub struct Subscription {
 impl Subscription {
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Mark the subscription removed; true for the caller that did it (who then takes it out of
+    /// the sublist).
+    pub fn close(&self) -> bool {
+        let first = !self.closed.swap(true, Ordering::AcqRel);
+        if first {
+            self.client.num_subs.fetch_sub(1, Ordering::Relaxed);
+        }
+        first
+    }
+
+    pub fn snapshot(&self) -> SubSnapshot {
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        SubSnapshot {
+            account: self.account.name.clone(),
+            subject: s(&self.subject),
+            queue: self.queue.as_deref().map(s),
+            sid: s(&self.sid),
+            msgs: self.delivered.load(Ordering::Relaxed),
+            max: self.max.load(Ordering::Relaxed),
+            cid: self.client.cid,
+        }
     }
 }
 

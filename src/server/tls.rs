@@ -146,6 +146,41 @@ pub fn server_config(t: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
     Ok(Arc::new(config))
 }
 
+/// Read plaintext through a TLS session, pulling records from `sock` as needed: `Ok(0)` at the
+/// end of the stream, `WouldBlock` when nothing more has arrived. A protocol failure sends the
+/// alert rustls queued and is reported as `InvalidData`.
+pub fn read_plaintext(
+    tls: &mut rustls::ServerConnection,
+    sock: &mut (impl std::io::Read + std::io::Write),
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    use std::io::{ErrorKind, Read};
+    loop {
+        match tls.reader().read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
+            Err(e) => return Err(e),
+        }
+        if tls.read_tls(sock)? == 0 {
+            return Ok(0);
+        }
+        if let Err(e) = tls.process_new_packets() {
+            let _ = tls.write_tls(sock);
+            return Err(std::io::Error::new(ErrorKind::InvalidData, e));
+        }
+    }
+}
+
+/// The same certificate for HTTPS monitoring, without asking for client certificates (as
+/// nats-server does for its monitoring port).
+pub fn monitor_config(t: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
+    let mut t = t.clone();
+    t.verify = false;
+    t.verify_and_map = false;
+    server_config(&t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

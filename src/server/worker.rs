@@ -105,6 +105,8 @@ impl Worker {
             }
             self.run_timers();
             self.flush_dirty();
+            self.router
+                .publish_cache_stats(&self.server.workers[self.idx].cache);
         }
     }
 
@@ -229,7 +231,7 @@ impl Worker {
             self.server.num_clients.fetch_sub(1, Ordering::AcqRel);
             return;
         }
-        let shared = Arc::new(ClientShared::new(cid, peer.to_string(), self.idx, slot));
+        let shared = Arc::new(ClientShared::new(cid, peer, self.idx, slot));
         self.server.register_client(&shared);
         let nonce = self.server.auth().wants_nonce.then(new_nonce);
         let auth = self.server.auth();
@@ -382,6 +384,7 @@ impl Worker {
             return;
         } else {
             st.pings_out += 1;
+            st.ping_sent = Some(now);
             crate::trace!("{} - cid:{} - ->> [PING]", st.peer, cid);
             self.router.stage(&st.shared).extend_from_slice(b"PING\r\n");
             self.router.commit();
@@ -467,6 +470,7 @@ impl Worker {
         {
             let _ = st.flush();
         }
+        self.server.remember_closed(st.closed_record(reason));
         st.remove_all_subs();
         let _ = self.poll.registry().deregister(&mut st.sock);
         let _ = st.sock.shutdown(std::net::Shutdown::Both);
