@@ -1,7 +1,6 @@
-//! The `cluster { ... }` block and the monitoring keys (`http`, `http_port`, `https`,
-//! `https_port`, `http_base_path`): parsed and validated with nats-server's names now, so a 2.9
-//! configuration loads unchanged; routes and the monitoring server act on them in later work
-//! (until then the server says so in its log at startup).
+//! The `cluster { ... }` block: parsed and validated with nats-server's names now, so a 2.9
+//! configuration loads unchanged; routes act on it in later work (until then the server says so
+//! in its log at startup).
 
 use std::time::Duration;
 

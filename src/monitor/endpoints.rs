@@ -474,6 +474,12 @@ impl Row {
             .unwrap_or_default()
     }
 
+    fn active_span(&self) -> Duration {
+        from_unix_nanos(self.c.last_activity)
+            .duration_since(self.c.start)
+            .unwrap_or_default()
+    }
+
     fn idle(&self, now: SystemTime) -> Duration {
         self.stop()
             .unwrap_or(now)
@@ -509,8 +515,10 @@ fn sort_rows(rows: &mut [Row], by: &str, now: SystemTime) {
         "bytes_to" => rows.sort_by_key(|r| (Reverse(r.c.out_bytes), r.c.cid)),
         "bytes_from" => rows.sort_by_key(|r| (Reverse(r.c.in_bytes), r.c.cid)),
         "last" => rows.sort_by_key(|r| (Reverse(r.c.last_activity), r.c.cid)),
-        "idle" => rows.sort_by_key(|r| (Reverse(r.idle(now)), r.c.cid)),
-        "uptime" => rows.sort_by_key(|r| (Reverse(r.uptime(now)), r.c.cid)),
+        "idle" => rows.sort_by_key(|r| (Reverse(r.active_span()), r.c.cid)),
+        // As nats-server 2.9 orders them: the youngest first, and "idle" by how long the
+        // connection was active (last activity minus start), the longest first.
+        "uptime" => rows.sort_by_key(|r| (r.uptime(now), r.c.cid)),
         "stop" => rows.sort_by_key(|r| (Reverse(r.stop()), r.c.cid)),
         "reason" => rows.sort_by(|a, b| {
             let ra = a.closed.as_ref().map(|c| c.reason);
@@ -554,10 +562,13 @@ fn connz_inner(cx: &mut Context<'_>, q: &[u8]) -> Result<Reply, String> {
 
     let s = cx.server;
     let mut rows: Vec<Row> = Vec::new();
+    // With cid, `total` still counts the connections looked through, as nats-server's does.
+    let mut considered = 0;
     if state != State::Closed {
+        let open = s.client_list();
+        considered += open.len();
         rows.extend(
-            s.client_list()
-                .iter()
+            open.iter()
                 .filter(|c| cid == 0 || c.cid == cid)
                 .map(|c| Row {
                     c: c.snapshot(),
@@ -565,16 +576,19 @@ fn connz_inner(cx: &mut Context<'_>, q: &[u8]) -> Result<Reply, String> {
                 }),
         );
     }
-    // A cid found open is not looked for among the closed.
-    if state != State::Open && (cid == 0 || rows.is_empty()) {
-        let closed: Vec<Arc<Closed>> = s
-            .closed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter(|c| cid == 0 || c.conn.cid == cid)
-            .cloned()
-            .collect();
+    if state != State::Open {
+        let ring = s.closed.lock().unwrap_or_else(|e| e.into_inner());
+        considered += ring.len();
+        // A cid found open is not looked for among the closed.
+        let closed: Vec<Arc<Closed>> = if cid > 0 && !rows.is_empty() {
+            Vec::new()
+        } else {
+            ring.iter()
+                .filter(|c| cid == 0 || c.conn.cid == cid)
+                .cloned()
+                .collect()
+        };
+        drop(ring);
         rows.extend(closed.into_iter().map(|c| Row {
             c: c.conn.clone(),
             closed: Some(c),
@@ -586,7 +600,7 @@ fn connz_inner(cx: &mut Context<'_>, q: &[u8]) -> Result<Reply, String> {
     if !acc.is_empty() {
         rows.retain(|r| r.c.meta.account == acc);
     }
-    let total = rows.len();
+    let total = if cid > 0 { considered } else { rows.len() };
     let now = SystemTime::now();
     sort_rows(&mut rows, &sort, now);
     let rows = window(rows, offset, limit);
@@ -613,6 +627,8 @@ fn connz_inner(cx: &mut Context<'_>, q: &[u8]) -> Result<Reply, String> {
                 Some(c) => c.subs.clone(),
                 None => open_subs.remove(&r.c.cid).unwrap_or_default(),
             };
+            // nats-server names the account in the details it kept of a closed connection.
+            let detail_account = r.closed.is_some();
             let (list, detail) = match subs {
                 _ if sub_list.is_empty() => (None, None),
                 Subs::None => (None, None),
@@ -622,7 +638,12 @@ fn connz_inner(cx: &mut Context<'_>, q: &[u8]) -> Result<Reply, String> {
                 ),
                 Subs::Detail => (
                     None,
-                    Some(sub_list.iter().map(|s| SubDetail::of(s, false)).collect()),
+                    Some(
+                        sub_list
+                            .iter()
+                            .map(|s| SubDetail::of(s, detail_account))
+                            .collect(),
+                    ),
                 ),
             };
             let up = r.uptime(now);
@@ -821,7 +842,7 @@ pub const LINKS: &[(&str, &str)] = &[
     ("healthz", "Health Probe"),
 ];
 
-pub fn index() -> Reply {
+pub fn index(base: &str) -> Reply {
     let mut html = String::from(concat!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
         "<title>rnatsd monitoring</title>\n",
@@ -834,7 +855,7 @@ pub fn index() -> Reply {
     html.push_str(COMPAT_VERSION);
     html.push_str(" compatible)</p>\n");
     for (path, title) in LINKS {
-        html.push_str(&format!("<a href=./{path}>{title}</a>\n"));
+        html.push_str(&format!("<a href=.{base}/{path}>{title}</a>\n"));
     }
     html.push_str("</body>\n</html>\n");
     Reply::Html(html)
@@ -915,12 +936,17 @@ mod tests {
         assert_eq!(cids(&rows), [1, 3, 2]);
         sort_rows(&mut rows, "last", now);
         assert_eq!(cids(&rows), [2, 3, 1]);
+        // Active span (last activity - start): 2 → 28 s, 1 → 9 s, 3 → 17 s.
+        let mut rows: Vec<Row> = [(2, 30), (1, 10), (3, 20)]
+            .iter()
+            .map(|&(cid, last)| row(cid, 0, 0, last * 1_000_000_000))
+            .collect();
         sort_rows(&mut rows, "idle", now);
-        assert_eq!(cids(&rows), [1, 3, 2]);
+        assert_eq!(cids(&rows), [2, 3, 1]);
         sort_rows(&mut rows, "start", now);
         assert_eq!(cids(&rows), [1, 2, 3]);
         sort_rows(&mut rows, "uptime", now);
-        assert_eq!(cids(&rows), [1, 2, 3]);
+        assert_eq!(cids(&rows), [3, 2, 1]);
     }
 
     #[test]

@@ -356,7 +356,7 @@ impl Monitor {
             https_port,
         };
         let reply = match endpoint {
-            "/" => endpoints::index(),
+            "/" => endpoints::index(&self.base),
             "/varz" => endpoints::varz(&mut cx),
             "/connz" => endpoints::connz(&mut cx, q),
             "/routez" => endpoints::routez(&mut cx, q),

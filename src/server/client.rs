@@ -165,6 +165,9 @@ pub struct ClientState {
     pub close: Option<CloseReason>,
     in_msgs: u64,
     in_bytes: u64,
+    /// A message, SUB, UNSUB or CONNECT arrived in this read buffer: what nats-server counts
+    /// as activity (PING and PONG are not).
+    active: bool,
     /// The nonce sent in INFO, for nkey signatures.
     pub nonce: Option<String>,
     /// CONNECT passed authentication (always true when none is required).
@@ -242,6 +245,7 @@ impl Conn {
                 close: None,
                 in_msgs: 0,
                 in_bytes: 0,
+                active: false,
                 nonce,
                 authed,
                 user: String::new(),
@@ -277,10 +281,6 @@ impl Conn {
                 Err(_) => return ReadState::Close(CloseReason::ReadError),
             };
             self.st.last_in = Instant::now();
-            self.st
-                .shared
-                .last_activity
-                .store(unix_nanos(SystemTime::now()), Ordering::Relaxed);
             self.process(n, router);
             if let Some(r) = self.st.close {
                 return ReadState::Close(r);
@@ -381,6 +381,12 @@ impl ClientState {
     }
 
     fn flush_counters(&mut self, router: &mut Router) {
+        if self.active {
+            self.active = false;
+            self.shared
+                .last_activity
+                .store(unix_nanos(SystemTime::now()), Ordering::Relaxed);
+        }
         if self.in_msgs > 0 {
             self.shared.stats.add_in(self.in_msgs, self.in_bytes);
             router.server.stats.add_in(self.in_msgs, self.in_bytes);
@@ -472,6 +478,7 @@ impl ClientState {
     }
 
     fn process_connect(&mut self, arg: &[u8], router: &mut Router) {
+        self.active = true;
         crate::trace!(
             "{} - cid:{} - <<- [CONNECT {}]",
             self.peer,
@@ -598,6 +605,7 @@ impl ClientState {
             self.send_err(router, "Invalid Publish Subject");
         }
         self.in_msgs += 1;
+        self.active = true;
         self.in_bytes += msg.data.len() as u64;
         self.send_ok(router);
         let delivered = router.route(&self.account, &self.shared, self.opts.echo, msg);
@@ -747,6 +755,7 @@ impl ClientState {
     }
 
     fn process_sub(&mut self, subj: &[u8], queue: Option<&[u8]>, sid: &[u8], router: &mut Router) {
+        self.active = true;
         if crate::server::log::trace_enabled() {
             let q = queue
                 .map(|q| format!("{} ", String::from_utf8_lossy(q)))
@@ -828,6 +837,7 @@ impl ClientState {
     }
 
     fn process_unsub(&mut self, sid: &[u8], max: Option<usize>, router: &mut Router) {
+        self.active = true;
         if crate::server::log::trace_enabled() {
             let m = max.map(|m| format!(" {m}")).unwrap_or_default();
             crate::trace!(
