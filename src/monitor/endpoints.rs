@@ -15,7 +15,7 @@ use crate::conf::COMPAT_VERSION;
 use crate::proto::http::query_value;
 use crate::proto::subject;
 use crate::server::account::GLOBAL;
-use crate::server::shared::{Closed, ConnSnapshot, SubSnapshot};
+use crate::server::shared::{Closed, ConnSnapshot, PeerCert, SubSnapshot};
 use crate::server::Server;
 
 /// nats-server's default page size for `/connz` and `/subsz`.
@@ -305,7 +305,7 @@ pub fn varz(cx: &mut Context<'_>) -> Reply {
         go: concat!("rnatsd ", env!("CARGO_PKG_VERSION")),
         host: &o.host,
         port: s.addr.port(),
-        auth_required: s.auth().expects_connect(),
+        auth_required: s.auth().required,
         tls_required: o.tls.is_some(),
         tls_verify: o.tls.as_ref().is_some_and(|t| t.verify),
         max_connections: o.max_connections,
@@ -434,6 +434,8 @@ struct ConnInfo {
     tls_version: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     tls_cipher_suite: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tls_peer_certs: Vec<PeerCert>,
     #[serde(skip_serializing_if = "String::is_empty")]
     authorized_user: String,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -442,6 +444,8 @@ struct ConnInfo {
     subscriptions_list: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     subscriptions_list_detail: Option<Vec<SubDetail>>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    issuer_key: String,
 }
 
 #[derive(Serialize)]
@@ -674,7 +678,24 @@ fn connz_inner(cx: &mut Context<'_>, q: &[u8]) -> Result<Reply, String> {
                 version: m.version,
                 tls_version: m.tls_version,
                 tls_cipher_suite: m.tls_cipher,
-                authorized_user: if auth { m.user } else { String::new() },
+                // Go shows certificates of open connections only, and only with auth.
+                tls_peer_certs: if auth && r.closed.is_none() {
+                    m.peer_certs
+                } else {
+                    Vec::new()
+                },
+                // For a token, nats-server shows the token itself (of open connections only);
+                // rnatsd shows that one was used, not what it is.
+                authorized_user: match (auth, m.token, r.closed.is_some()) {
+                    (false, ..) | (true, true, true) => String::new(),
+                    (true, true, false) => "[REDACTED]".into(),
+                    (true, false, _) => m.user,
+                },
+                issuer_key: if auth && m.nkey {
+                    m.account.clone()
+                } else {
+                    String::new()
+                },
                 account: if auth && m.account != GLOBAL {
                     m.account
                 } else {

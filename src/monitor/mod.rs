@@ -333,12 +333,19 @@ impl Monitor {
             r.headers.push("Allow: GET, HEAD, POST".into());
             return r;
         }
-        let path = String::from_utf8_lossy(path);
+        let decoded = http::decode_path(path);
+        let clean = http::clean_path(&decoded);
+        if clean != decoded {
+            return Response::redirect(&clean, q);
+        }
+        let path = String::from_utf8_lossy(&decoded);
         let Some(rest) = path.strip_prefix(self.base.as_str()) else {
             return Response::not_found();
         };
+        // The index is at the base path itself (`/` without one).
+        let index = if self.base.is_empty() { "/" } else { "" };
         let endpoint = match rest {
-            "" | "/" => "/",
+            r if r == index => "/",
             "/varz" => "/varz",
             "/connz" => "/connz",
             "/routez" => "/routez",
@@ -531,6 +538,32 @@ impl Response {
         )
     }
 
+    /// 301 to the canonical path, keeping the query (as Go's `ServeMux` does).
+    fn redirect(path: &[u8], query: &[u8]) -> Response {
+        // Decoded bytes go back out escaped: nothing a header or the HTML could take as syntax.
+        let mut location = String::with_capacity(path.len() + query.len() + 1);
+        for &b in path {
+            if b.is_ascii_graphic() && !b"\"<>%".contains(&b) {
+                location.push(b as char);
+            } else {
+                location.push_str(&format!("%{b:02X}"));
+            }
+        }
+        if !query.is_empty() {
+            location.push('?');
+            location.push_str(&String::from_utf8_lossy(query).replace(['"', '<', '>'], ""));
+        }
+        let body = format!("<a href=\"{location}\">Moved Permanently</a>.\n\n");
+        let mut r = Response::new(
+            301,
+            "Moved Permanently",
+            "text/html; charset=utf-8",
+            body.into_bytes(),
+        );
+        r.headers.push(format!("Location: {location}"));
+        r
+    }
+
     fn not_found() -> Response {
         let mut r = Response::text(404, "Not Found", "404 page not found\n".into());
         r.headers.push("X-Content-Type-Options: nosniff".into());
@@ -572,6 +605,18 @@ mod tests {
         assert_eq!(base_path("/"), "");
         assert_eq!(base_path("mon"), "/mon");
         assert_eq!(base_path("/mon/"), "/mon");
+    }
+
+    #[test]
+    fn redirects_escape_what_they_echo() {
+        let r = Response::redirect(b"/a\r\nSet-Cookie: x\"<", b"q=1");
+        let loc = r
+            .headers
+            .iter()
+            .find(|h| h.starts_with("Location: "))
+            .unwrap();
+        assert_eq!(loc, "Location: /a%0D%0ASet-Cookie:%20x%22%3C?q=1");
+        assert_eq!(r.status, 301);
     }
 
     #[test]

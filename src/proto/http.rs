@@ -221,6 +221,51 @@ pub fn query_value(query: &[u8], key: &str) -> Option<String> {
     })
 }
 
+/// A request path percent-decoded (`+` stays a plus), as Go's `URL.Path` holds it.
+pub fn decode_path(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut i = 0;
+    while i < path.len() {
+        let hex = |j: usize| path.get(j).and_then(|&b| (b as char).to_digit(16));
+        match (path[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h << 4 | l) as u8);
+                i += 3;
+            }
+            (b, ..) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The canonical form of a path as Go's `ServeMux` wants it: no empty, `.` or `..` segments
+/// (`..` removing the one before it), rooted, and keeping a trailing slash. A request whose
+/// path is not already canonical is redirected to this one.
+pub fn clean_path(path: &[u8]) -> Vec<u8> {
+    let mut segs: Vec<&[u8]> = Vec::new();
+    for seg in path.split(|&b| b == b'/') {
+        match seg {
+            b"" | b"." => {}
+            b".." => {
+                segs.pop();
+            }
+            s => segs.push(s),
+        }
+    }
+    let mut out = Vec::with_capacity(path.len());
+    for s in &segs {
+        out.push(b'/');
+        out.extend_from_slice(s);
+    }
+    if out.is_empty() || (path.ends_with(b"/") && !segs.is_empty()) {
+        out.push(b'/');
+    }
+    out
+}
+
 fn unescape(s: &[u8]) -> Vec<u8> {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(s.len());
@@ -306,6 +351,20 @@ mod tests {
                 _
             ))
         ));
+    }
+
+    #[test]
+    fn paths_are_decoded_and_cleaned() {
+        assert_eq!(decode_path(b"/%76arz"), b"/varz");
+        assert_eq!(decode_path(b"/a%2"), b"/a%2");
+        assert_eq!(decode_path(b"/a+b"), b"/a+b");
+        assert_eq!(clean_path(b"/varz"), b"/varz");
+        assert_eq!(clean_path(b"//varz"), b"/varz");
+        assert_eq!(clean_path(b"/a/./b/../varz"), b"/a/varz");
+        assert_eq!(clean_path(b"/../.."), b"/");
+        assert_eq!(clean_path(b"/"), b"/");
+        assert_eq!(clean_path(b"/mon/"), b"/mon/");
+        assert_eq!(clean_path(b"/mon//x/"), b"/mon/x/");
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub struct CertIdentity {
     /// order, i.e. RFC 4514 string order), or `None` when that fails because an attribute type is
     /// not one of CN, SERIALNUMBER, C, L, ST, STREET, O, OU, POSTALCODE, DC.
     pub dn: Option<Dn>,
+    /// The DER of the SubjectPublicKeyInfo (for its fingerprint).
+    pub spki: Vec<u8>,
 }
 
 /// A distinguished name as nats-server's `internal/ldap` package models it.
@@ -353,7 +355,9 @@ pub fn parse_identity(der: &[u8]) -> Result<CertIdentity, Error> {
         }
     }
     let subject = parse_name(tbs.read(SEQUENCE)?)?;
+    let rest = tbs.0;
     let mut spki = Reader(tbs.read(SEQUENCE)?);
+    let spki_der = rest[..rest.len() - tbs.0.len()].to_vec();
     algorithm_identifier(spki.read(SEQUENCE)?)?;
     bit_string(spki.read(BIT_STRING)?)?;
 
@@ -370,6 +374,7 @@ pub fn parse_identity(der: &[u8]) -> Result<CertIdentity, Error> {
     bit_string(cert.read(BIT_STRING)?)?;
 
     describe_subject(&subject, &mut id);
+    id.spki = spki_der;
     Ok(id)
 }
 

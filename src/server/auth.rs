@@ -150,11 +150,24 @@ pub struct Identity {
     pub perms: Option<Arc<Perms>>,
     /// The user's account; `None` is the global account.
     pub account: Option<String>,
+    /// How the client proved it: monitoring shows nkey users' issuer and hides tokens.
+    pub method: Method,
+}
+
+/// How a client authenticated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Method {
+    #[default]
+    None,
+    Password,
+    Token,
+    Nkey,
 }
 
 impl Identity {
     fn anonymous() -> Identity {
         Identity {
+            method: Method::None,
             name: String::new(),
             perms: None,
             account: None,
@@ -180,8 +193,9 @@ struct UserEntry {
 }
 
 impl UserEntry {
-    fn identity(&self, name: &str) -> Identity {
+    fn identity(&self, name: &str, method: Method) -> Identity {
         Identity {
+            method,
             name: name.to_string(),
             perms: self.perms.clone(),
             account: self.account.clone(),
@@ -261,7 +275,7 @@ impl Auth {
         self.users
             .get(name)
             .or_else(|| self.nkeys.get(name))
-            .map(|e| e.identity(name))
+            .map(|e| e.identity(name, Method::None))
     }
 
     /// `verify_and_map`: the user named by the client certificate, looked for as nats-server
@@ -274,7 +288,7 @@ impl Auth {
         let mut names: Vec<&str> = self.users.keys().map(String::as_str).collect();
         names.sort_unstable();
         match cert.map_user(&names, true) {
-            Some(name) => Ok(self.users[name].identity(name)),
+            Some(name) => Ok(self.users[name].identity(name, Method::None)),
             None => Err(cert.rdn_subject.clone()),
         }
     }
@@ -301,7 +315,7 @@ impl Auth {
                     _ => false,
                 };
                 return if ok {
-                    Ok(e.identity(key))
+                    Ok(e.identity(key, Method::Nkey))
                 } else {
                     Err(key.into())
                 };
@@ -316,14 +330,17 @@ impl Auth {
             };
             return match self.users.get(name) {
                 Some(e) if password_matches(&e.password, c.pass.unwrap_or("")) => {
-                    Ok(e.identity(name))
+                    Ok(e.identity(name, Method::Password))
                 }
                 _ => Err(name.to_string()),
             };
         }
         if let Some(token) = &self.token {
             return match c.token {
-                Some(t) if password_matches(token, t) => Ok(Identity::anonymous()),
+                Some(t) if password_matches(token, t) => Ok(Identity {
+                    method: Method::Token,
+                    ..Identity::anonymous()
+                }),
                 _ => Err(c.user.unwrap_or("").to_string()),
             };
         }
@@ -331,6 +348,7 @@ impl Auth {
             let ok = c.user == Some(user.as_str()) && password_matches(pass, c.pass.unwrap_or(""));
             return if ok {
                 Ok(Identity {
+                    method: Method::Password,
                     name: user.clone(),
                     perms: None,
                     account: None,

@@ -14,9 +14,11 @@ use mio::net::TcpStream;
 use serde::Deserialize;
 
 use super::account::Account;
-use super::auth::{Credentials, Identity};
+use super::auth::{Credentials, Identity, Method as AuthMethod};
 use super::delivery::Router;
-use super::shared::{unix_nanos, ClientShared, Closed, SubRef, SubSnapshot, Subscription};
+use super::shared::{
+    unix_nanos, ClientShared, Closed, PeerCert, SubRef, SubSnapshot, Subscription,
+};
 use crate::conf::Options;
 use crate::proto::client::{Error as ParseError, Limits, Msg, Op, Parser};
 use crate::proto::{subject, x509};
@@ -174,6 +176,8 @@ pub struct ClientState {
     pub authed: bool,
     /// The authenticated user, for log lines.
     user: String,
+    /// How the user authenticated.
+    auth_method: AuthMethod,
     /// Publish permission answers by subject (bounded).
     pub_cache: HashMap<Box<[u8]>, bool>,
     /// The TLS session, once the plaintext INFO has gone out.
@@ -249,6 +253,7 @@ impl Conn {
                 nonce,
                 authed,
                 user: String::new(),
+                auth_method: AuthMethod::None,
                 pub_cache: HashMap::new(),
                 tls: None,
                 creds: None,
@@ -547,15 +552,24 @@ impl ClientState {
             Some(t) => tls_names(t),
             None => (String::new(), String::new()),
         };
+        let peer_certs = self
+            .tls
+            .as_ref()
+            .and_then(|t| t.peer_certificates())
+            .map(|certs| certs.iter().map(|c| peer_cert(c)).collect())
+            .unwrap_or_default();
         {
             let mut m = self.shared.meta.lock().unwrap_or_else(|e| e.into_inner());
             m.name.clone_from(&self.opts.name);
             m.lang.clone_from(&self.opts.lang);
             m.version.clone_from(&self.opts.version);
             m.user.clone_from(&self.user);
+            m.token = self.auth_method == AuthMethod::Token;
+            m.nkey = self.auth_method == AuthMethod::Nkey;
             m.account.clone_from(&self.account.name);
             m.tls_version = tls_version;
             m.tls_cipher = tls_cipher;
+            m.peer_certs = peer_certs;
         }
         if self.shared.rtt.load(Ordering::Relaxed) == 0 {
             let rtt = SystemTime::now()
@@ -694,6 +708,7 @@ impl ClientState {
     /// account (a CONNECT that logs in as a user of another account) are dropped.
     pub fn assume(&mut self, id: Identity, router: &Router) {
         self.user = id.name;
+        self.auth_method = id.method;
         self.shared.set_perms(id.perms);
         self.pub_cache.clear();
         let account = router
@@ -983,6 +998,22 @@ impl ClientState {
                 }
             }
         }
+    }
+}
+
+/// A client certificate as `/connz` describes it: subject and SHA-256 of its public key and of
+/// the whole certificate, in hex.
+fn peer_cert(der: &[u8]) -> PeerCert {
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let sha = |d: &[u8]| hex(ring::digest::digest(&ring::digest::SHA256, d).as_ref());
+    let (subject, spki) = match x509::parse_identity(der) {
+        Ok(id) => (id.subject, sha(&id.spki)),
+        Err(_) => (String::new(), String::new()),
+    };
+    PeerCert {
+        subject,
+        spki_sha256: spki,
+        cert_sha256: sha(der),
     }
 }
 

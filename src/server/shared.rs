@@ -62,6 +62,19 @@ pub struct Meta {
     /// TLS protocol version ("1.2", "1.3") and cipher suite, in Go's names.
     pub tls_version: String,
     pub tls_cipher: String,
+    /// The client's certificates, when it sent some.
+    pub peer_certs: Vec<PeerCert>,
+    /// It authenticated with an nkey (monitoring shows its account as issuer).
+    pub nkey: bool,
+    /// It authenticated with the token.
+    pub token: bool,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PeerCert {
+    pub subject: String,
+    pub spki_sha256: String,
+    pub cert_sha256: String,
 }
 
 /// Wall-clock time as Unix nanoseconds (0 before 1970, which does not happen).

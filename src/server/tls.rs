@@ -87,6 +87,9 @@ pub fn server_config(t: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
         }
         p.kx_groups = groups;
     }
+    // Go's preference, which it applies whatever the client prefers: AES-128-GCM first.
+    p.cipher_suites
+        .sort_by_key(|s| !format!("{:?}", s.suite()).contains("AES_128_GCM"));
     let cert_file = t
         .cert_file
         .as_ref()
@@ -140,9 +143,10 @@ pub fn server_config(t: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
     } else {
         builder.with_no_client_auth()
     };
-    let config = builder
+    let mut config = builder
         .with_single_cert(certs, key)
         .map_err(|e| format!("TLS certificate/key: {e}"))?;
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }
 
