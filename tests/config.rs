@@ -178,15 +178,16 @@ fn cluster_and_monitoring_blocks_are_checked_and_announced() {
     let mport = free_port();
     std::fs::write(
         &f,
-        format!("http: 127.0.0.1:{mport}\ncluster {{\n name: east\n listen: 127.0.0.1:6222\n routes: [nats-route://127.0.0.1:6223]\n}}\n"),
+        format!("http: 127.0.0.1:{mport}\ncluster {{\n name: east\n listen: 127.0.0.1:-1\n routes: [nats-route://127.0.0.1:6223]\n}}\n"),
     )
     .unwrap();
     let (code, err) = check(&f);
     assert_eq!(code, 0, "{err}");
     let s = ServerProcess::start(&["-c", f.to_str().unwrap()]);
     let log = s.log_text();
+    assert!(log.contains("[INF] Cluster name is east"), "{log}");
     assert!(
-        log.contains("[WRN] Clustering is not yet supported"),
+        log.contains("[INF] Listening for route connections on 127.0.0.1:"),
         "{log}"
     );
     assert!(

@@ -23,7 +23,7 @@ pub struct ClusterConfig {
 }
 
 /// A route URL as nats-server accepts it: `nats-route://`, `nats://` or `tls://`, host and port.
-fn check_route(url: &str) -> bool {
+pub fn check_route(url: &str) -> bool {
     let Some((scheme, rest)) = url.split_once("://") else {
         return false;
     };
@@ -35,6 +35,40 @@ fn check_route(url: &str) -> bool {
         .map_or(rest, |(_, hp)| hp)
         .trim_end_matches('/');
     matches!(host_port.rsplit_once(':'), Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok())
+}
+
+/// `--cluster nats://[user:pass@]host:port`: credentials, host, and port (`-1`: any free one).
+pub fn parse_listen_url(url: &str) -> Option<(Option<(String, String)>, String, Option<u16>)> {
+    let (_, rest) = url.split_once("://")?;
+    let rest = rest.trim_end_matches('/');
+    let (user, hp) = match rest.rsplit_once('@') {
+        Some((cred, hp)) => {
+            let (u, p) = cred.split_once(':').unwrap_or((cred, ""));
+            (Some((u.to_string(), p.to_string())), hp)
+        }
+        None => (None, rest),
+    };
+    let (h, p) = hp.rsplit_once(':')?;
+    let port = match p {
+        "-1" => None,
+        p => Some(p.parse::<u16>().ok()?),
+    };
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    Some((
+        user,
+        if h.is_empty() {
+            "0.0.0.0".into()
+        } else {
+            h.to_string()
+        },
+        port,
+    ))
+}
+
+/// One route URL's parts: credentials, host, port.
+pub fn route_target(url: &str) -> Option<(Option<(String, String)>, String, u16)> {
+    let (user, host, port) = parse_listen_url(url)?;
+    Some((user, host, port?))
 }
 
 pub fn parse_cluster(v: &Value, errors: &mut Vec<String>) -> Option<ClusterConfig> {

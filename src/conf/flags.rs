@@ -116,13 +116,6 @@ const NOT_YET: &[(&str, &str, bool)] = &[
     ("", "jetstream", false),
     ("", "sd", true),
     ("", "store_dir", true),
-    ("", "routes", true),
-    ("", "cluster", true),
-    ("", "cluster_name", true),
-    ("", "no_advertise", true),
-    ("", "cluster_advertise", true),
-    ("", "connect_retries", true),
-    ("", "cluster_listen", true),
     ("", "profile", true),
 ];
 
@@ -141,6 +134,7 @@ const BOOLS: &[(&str, &str)] = &[
     ("", "tls"),
     ("", "tlsverify"),
     ("s", "syslog"),
+    ("", "no_advertise"),
 ];
 
 /// Flags with a value: (short, long).
@@ -177,6 +171,12 @@ const VALUES: &[(&str, &str)] = &[
     ("m", "http_port"),
     ("", "ms"),
     ("", "https_port"),
+    ("", "routes"),
+    ("", "cluster"),
+    ("", "cluster_listen"),
+    ("", "cluster_name"),
+    ("", "cluster_advertise"),
+    ("", "connect_retries"),
 ];
 
 fn spec() -> getopts::Options {
@@ -233,6 +233,65 @@ fn bool_flag(m: &getopts::Matches, short: &str, long: &str) -> Result<Option<boo
             if short.is_empty() { long } else { short }
         ))),
     }
+}
+
+/// `--cluster`/`--cluster_listen URL`, `--routes`, `--cluster_name`, `--no_advertise`,
+/// `--cluster_advertise`, `--connect_retries`: each creates the cluster block if the file had none.
+fn apply_cluster_flags(m: &getopts::Matches, o: &mut Options) -> Result<(), FlagError> {
+    use super::cluster::{check_route, parse_listen_url};
+    let bad = |flag: &str, v: &str| {
+        FlagError::usage(format!("invalid value {v:?} for flag -{flag}: parse error"))
+    };
+    let any = [
+        "cluster",
+        "cluster_listen",
+        "routes",
+        "cluster_name",
+        "cluster_advertise",
+        "connect_retries",
+    ]
+    .iter()
+    .any(|f| m.opt_present(f))
+        || m.opt_present("no_advertise");
+    if !any {
+        return Ok(());
+    }
+    let c = o.cluster.get_or_insert_with(Default::default);
+    for flag in ["cluster", "cluster_listen"] {
+        if let Some(v) = m.opt_str(flag) {
+            let (user, host, port) = parse_listen_url(&v).ok_or_else(|| bad(flag, &v))?;
+            c.host = Some(host);
+            c.port = port;
+            if let Some((u, p)) = user {
+                c.user = Some(u);
+                c.password = Some(p);
+            }
+        }
+    }
+    if let Some(v) = m.opt_str("routes") {
+        let routes: Vec<String> = v
+            .split(',')
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect();
+        if routes.iter().any(|r| !check_route(r)) {
+            return Err(bad("routes", &v));
+        }
+        c.routes = routes;
+    }
+    if let Some(v) = m.opt_str("cluster_name") {
+        c.name = Some(v);
+    }
+    if let Some(v) = m.opt_str("cluster_advertise") {
+        c.advertise = Some(v);
+    }
+    if let Some(v) = m.opt_str("connect_retries") {
+        c.connect_retries = v.parse().map_err(|_| bad("connect_retries", &v))?;
+    }
+    if let Some(v) = bool_flag(m, "", "no_advertise")? {
+        c.no_advertise = v;
+    }
+    Ok(())
 }
 
 fn number(v: &str, flag: &str) -> Result<usize, FlagError> {
@@ -331,6 +390,7 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
             *slot = Some((host, port));
         }
     }
+    apply_cluster_flags(&m, &mut o)?;
     if let Some(v) = m.opt_str("l") {
         o.log_file = Some(PathBuf::from(v));
     }
@@ -536,10 +596,31 @@ mod tests {
                 && t.cert_file == Some(PathBuf::from("c.pem"))
                 && t.ca_file == Some(PathBuf::from("ca.pem"))
         );
-        assert!(run(&["--routes", "nats://a:1"])
+        assert!(run(&["-js"])
             .unwrap_err()
             .message
             .contains("not yet supported"));
+        let o = run(&[
+            "--cluster",
+            "nats://u:p@127.0.0.1:6222",
+            "--routes",
+            "nats://a:1, nats-route://b:2",
+            "--cluster_name",
+            "east",
+            "--no_advertise",
+            "--connect_retries",
+            "3",
+        ])
+        .unwrap();
+        let c = o.cluster.unwrap();
+        assert_eq!(c.host.as_deref(), Some("127.0.0.1"));
+        assert_eq!(c.port, Some(6222));
+        assert_eq!((c.user.as_deref(), c.password.as_deref()), (Some("u"), Some("p")));
+        assert_eq!(c.routes, ["nats://a:1", "nats-route://b:2"]);
+        assert_eq!(c.name.as_deref(), Some("east"));
+        assert!(c.no_advertise);
+        assert_eq!(c.connect_retries, 3);
+        assert!(run(&["--routes", "ftp://x"]).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod client;
 pub mod conf;
 pub mod http;
 pub mod nkey;
+pub mod route;
 pub mod subject;
 pub mod x509;
 

@@ -32,6 +32,8 @@ pub struct Account {
     /// Replies owed to requesters in importing accounts: our `_R_.` subject → (their account,
     /// their reply subject).
     responses: Mutex<HashMap<Box<[u8]>, (Arc<Account>, Box<[u8]>, Instant)>>,
+    /// Local subscriptions by (subject, queue), as told to route peers.
+    pub interest: Mutex<HashMap<(Box<[u8]>, Option<Box<[u8]>>), u32>>,
 }
 
 /// Messages on `subject` (in the exporting account) also go to `target`, renamed.
@@ -76,6 +78,7 @@ impl Account {
             streams: RwLock::new(Vec::new()),
             services: RwLock::new(Vec::new()),
             responses: Mutex::new(HashMap::new()),
+            interest: Mutex::new(HashMap::new()),
         }
     }
 

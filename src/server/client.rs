@@ -47,6 +47,7 @@ pub enum CloseReason {
     AuthenticationViolation,
     TlsHandshakeError,
     ServerShutdown,
+    DuplicateRoute,
 }
 
 impl CloseReason {
@@ -68,6 +69,7 @@ impl CloseReason {
             CloseReason::AuthenticationViolation => "Authorization Violation",
             CloseReason::TlsHandshakeError => "TLS Handshake Error",
             CloseReason::ServerShutdown => "Server Shutdown",
+            CloseReason::DuplicateRoute => "Duplicate Route",
         }
     }
 }
@@ -140,6 +142,8 @@ pub struct Conn {
     rbuf: Vec<u8>,
     small_reads: u32,
     pub st: ClientState,
+    /// Set for a route connection (see `route.rs`).
+    pub route: Option<Box<super::route::RouteState>>,
 }
 
 /// Everything about a connection except its parser and read buffer (which the parsed
@@ -259,6 +263,7 @@ impl Conn {
                 creds: None,
                 account,
             },
+            route: None,
         }
     }
 
@@ -313,8 +318,22 @@ impl Conn {
         }
     }
 
+    /// The read buffer, the shared state and the route state, borrowed apart.
+    pub(super) fn route_parts(
+        &mut self,
+    ) -> (
+        &[u8],
+        &mut ClientState,
+        Option<&mut super::route::RouteState>,
+    ) {
+        (&self.rbuf, &mut self.st, self.route.as_deref_mut())
+    }
+
     /// Parse and handle the `n` bytes just read.
     fn process(&mut self, n: usize, router: &mut Router) {
+        if self.route.is_some() {
+            return self.process_route(n, router);
+        }
         let Conn {
             parser, rbuf, st, ..
         } = self;
@@ -717,7 +736,7 @@ impl ClientState {
             .get(id.account.as_deref())
             .unwrap_or_else(|| router.server.accounts.global());
         if !Arc::ptr_eq(&account, &self.account) {
-            self.remove_all_subs();
+            self.remove_all_subs(&router.server);
             self.account = account;
         }
     }
@@ -828,6 +847,7 @@ impl ClientState {
             max: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             closed: AtomicBool::new(false),
+            weight: std::sync::atomic::AtomicU32::new(1),
         }));
         let inserted = {
             let mut sl = self
@@ -843,6 +863,7 @@ impl ClientState {
         }
         self.subs.insert(sid.into(), sub);
         self.shared.num_subs.fetch_add(1, Ordering::Relaxed);
+        super::route::local_interest(&router.server, &self.account, subj, queue, 1);
         if self.subs.len() > self.sweep_at {
             // Auto-unsubscribed entries linger until here; drop them in one pass.
             self.subs.retain(|_, s| !s.is_closed());
@@ -874,7 +895,7 @@ impl ClientState {
             };
             if !keep {
                 if let Some(sub) = self.subs.remove(sid) {
-                    remove_sub(&sub);
+                    remove_sub(&router.server, &sub);
                 }
             }
         }
@@ -882,8 +903,9 @@ impl ClientState {
     }
 
     /// Remove every subscription (on close).
-    pub fn remove_all_subs(&mut self) {
+    pub fn remove_all_subs(&mut self, server: &super::Server) {
         let mut subs: Vec<SubRef> = self.subs.drain().map(|(_, s)| s).collect();
+        let mut closed = Vec::new();
         // Usually all in one account: one lock per account.
         while let Some(first) = subs.first() {
             let account = first.account.clone();
@@ -894,9 +916,14 @@ impl ClientState {
             for sub in &mine {
                 if sub.close() {
                     sl.remove(&sub.subject, sub.queue.as_deref(), sub);
+                    closed.push(sub.clone());
                 }
             }
+            drop(sl);
             subs = rest;
+        }
+        for sub in &closed {
+            super::route::unsubscribed(server, sub);
         }
     }
 
@@ -1038,8 +1065,9 @@ fn tls_names(t: &rustls::ServerConnection) -> (String, String) {
 }
 
 /// Take `sub` out of its account's sublist (once).
-pub fn remove_sub(sub: &SubRef) {
+pub fn remove_sub(server: &super::Server, sub: &SubRef) {
     if sub.close() {
+        super::route::unsubscribed(server, sub);
         let mut sl = sub
             .account
             .sublist

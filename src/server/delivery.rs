@@ -218,7 +218,8 @@ impl Router {
             .unwrap_or_else(|| self.server.accounts.global())
     }
 
-    /// Deliver within one account.
+    /// Deliver within one account: to local subscribers, and once to each route with interest
+    /// (naming the queue groups it should serve). Queue groups prefer a local member.
     fn route_local(
         &mut self,
         account: &Account,
@@ -228,7 +229,14 @@ impl Router {
     ) -> usize {
         let m = self.lookup(account, msg.subject);
         let mut delivered = 0;
+        let mut peers: Vec<(Arc<ClientShared>, Vec<Arc<[u8]>>)> = Vec::new();
         for sub in &m.psubs {
+            if sub.client.is_route {
+                if !sub.is_closed() && !peers.iter().any(|(c, _)| c.cid == sub.client.cid) {
+                    peers.push((sub.client.clone(), Vec::new()));
+                }
+                continue;
+            }
             if !echo && Arc::ptr_eq(&sub.client, from) {
                 continue;
             }
@@ -236,15 +244,110 @@ impl Router {
                 delivered += 1;
             }
         }
-        for (_, members) in &m.qsubs {
+        for (queue, members) in &m.qsubs {
+            let n = members.len();
+            let start = (self.next_rand() % n as u64) as usize;
+            let mut done = false;
+            for k in 0..n {
+                let sub = &members[(start + k) % n];
+                if sub.client.is_route || (!echo && Arc::ptr_eq(&sub.client, from)) {
+                    continue;
+                }
+                if self.deliver(sub, msg.subject, msg) {
+                    delivered += 1;
+                    done = true;
+                    break;
+                }
+            }
+            if done {
+                continue;
+            }
+            // No local member took it: one route, chosen by its members' weight.
+            let total: u64 = members
+                .iter()
+                .filter(|s| s.client.is_route && !s.is_closed())
+                .map(|s| u64::from(s.weight.load(Ordering::Relaxed).max(1)))
+                .sum();
+            if total == 0 {
+                continue;
+            }
+            let mut pick = self.next_rand() % total;
+            for sub in members
+                .iter()
+                .filter(|s| s.client.is_route && !s.is_closed())
+            {
+                let w = u64::from(sub.weight.load(Ordering::Relaxed).max(1));
+                if pick >= w {
+                    pick -= w;
+                    continue;
+                }
+                match peers.iter_mut().find(|(c, _)| c.cid == sub.client.cid) {
+                    Some((_, qs)) => qs.push(queue.clone()),
+                    None => peers.push((sub.client.clone(), vec![queue.clone()])),
+                }
+                break;
+            }
+        }
+        for (peer, queues) in peers {
+            self.forward(&peer, account, msg, &queues);
+            delivered += 1;
+        }
+        delivered
+    }
+
+    /// Stage one RMSG/HMSG to a route.
+    fn forward(
+        &mut self,
+        peer: &Arc<ClientShared>,
+        account: &Account,
+        msg: &Msg<'_>,
+        queues: &[Arc<[u8]>],
+    ) {
+        let qs: Vec<&[u8]> = queues.iter().map(|q| &q[..]).collect();
+        let i = self.slot(peer);
+        let st = &mut self.staged[i];
+        crate::proto::route::rmsg_head(
+            &mut st.buf,
+            account.name.as_bytes(),
+            msg.subject,
+            msg.reply,
+            &qs,
+            msg.header_len,
+            msg.data.len(),
+        );
+        st.buf.extend_from_slice(msg.data);
+        st.buf.extend_from_slice(b"\r\n");
+        st.msgs += 1;
+        st.bytes += (msg.data.len() - msg.header_len) as u64;
+    }
+
+    /// Deliver a message a route brought: to local subscribers only (one hop), and to one local
+    /// member of each queue group the sender named.
+    pub fn route_from_peer(
+        &mut self,
+        account: &Account,
+        msg: &Msg<'_>,
+        queues: crate::proto::route::Queues<'_>,
+    ) -> usize {
+        let m = self.lookup(account, msg.subject);
+        let mut delivered = 0;
+        for sub in &m.psubs {
+            if !sub.client.is_route && self.deliver(sub, msg.subject, msg) {
+                delivered += 1;
+            }
+        }
+        if queues.is_empty() {
+            return delivered;
+        }
+        for (queue, members) in &m.qsubs {
+            if !queues.iter().any(|q| q == &queue[..]) {
+                continue;
+            }
             let n = members.len();
             let start = (self.next_rand() % n as u64) as usize;
             for k in 0..n {
                 let sub = &members[(start + k) % n];
-                if !echo && Arc::ptr_eq(&sub.client, from) {
-                    continue;
-                }
-                if self.deliver(sub, msg.subject, msg) {
+                if !sub.client.is_route && self.deliver(sub, msg.subject, msg) {
                     delivered += 1;
                     break;
                 }
@@ -288,7 +391,9 @@ impl Router {
                 return false;
             }
             if n == max {
-                sub.close();
+                if sub.close() {
+                    super::route::unsubscribed(&self.server, sub);
+                }
                 self.auto_unsub.push(sub.clone());
             }
         }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod delivery;
 pub mod log;
 pub mod reload;
+pub mod route;
 pub mod shared;
 pub mod signals;
 pub mod tls;
@@ -92,6 +93,10 @@ pub struct Inbox {
     pub ldm_info: bool,
     /// Connections to close (slot, cid), for lame-duck mode.
     pub close: Vec<(usize, u64)>,
+    /// Route connections, with the URL when we dialled them.
+    pub routes: Vec<(TcpStream, SocketAddr, Option<String>)>,
+    /// The cluster changed: send clients a fresh INFO (new `connect_urls`).
+    pub info: bool,
 }
 
 pub struct WorkerHandle {
@@ -161,6 +166,8 @@ pub struct Server {
     pub closed: Mutex<std::collections::VecDeque<Arc<shared::Closed>>>,
     /// When the configuration was last loaded (start or reload).
     pub config_load_time: Mutex<SystemTime>,
+    /// Routes to other servers, when clustering is on.
+    pub cluster: Option<route::Cluster>,
     /// The monitoring listeners' addresses, once bound (http, https).
     pub monitor_addrs: Mutex<(Option<SocketAddr>, Option<SocketAddr>)>,
 }
@@ -186,6 +193,10 @@ struct Info<'a> {
     client_ip: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    connect_urls: Vec<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     ldm: bool,
 }
@@ -231,6 +242,12 @@ impl Server {
             client_id: cid,
             client_ip,
             nonce,
+            cluster: self
+                .cluster
+                .as_ref()
+                .map(|c| c.name.as_str())
+                .filter(|n| !n.is_empty()),
+            connect_urls: self.connect_urls(),
             ldm: self.lame_duck.load(Ordering::Acquire),
         };
         let json = serde_json::to_string(&info).unwrap_or_default();
@@ -242,6 +259,42 @@ impl Server {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(c.cid, c.clone());
+    }
+
+    /// `host:port` clients reach this server at (as told in INFO's `connect_urls`).
+    pub fn client_url(&self) -> String {
+        let host = if self.info_host.is_empty() || self.info_host == "0.0.0.0" {
+            "127.0.0.1"
+        } else {
+            &self.info_host
+        };
+        if host.contains(':') {
+            format!("[{host}]:{}", self.info_port)
+        } else {
+            format!("{host}:{}", self.info_port)
+        }
+    }
+
+    /// Every server's client URL, ours first, when in a cluster.
+    pub fn connect_urls(&self) -> Vec<String> {
+        let Some(c) = &self.cluster else {
+            return Vec::new();
+        };
+        let mut v = vec![self.client_url()];
+        for u in c.peer_client_urls() {
+            if !v.contains(&u) {
+                v.push(u);
+            }
+        }
+        v
+    }
+
+    /// The cluster changed: have every worker send its clients a fresh INFO.
+    pub fn announce_info(&self) {
+        for h in &self.workers {
+            h.inbox.lock().unwrap_or_else(|e| e.into_inner()).info = true;
+            let _ = h.waker.wake();
+        }
     }
 
     /// Keep a closed connection's record for `/connz?state=closed`.
@@ -354,6 +407,7 @@ fn parse_advertise(s: &str, default_port: u16) -> (String, u16) {
 
 const LISTENER: Token = Token(0);
 const STOP: Token = Token(1);
+const ROUTE_LISTENER: Token = Token(2);
 
 /// A service started beside the client listener (the monitoring server): it is started once
 /// the server's state exists and before clients are accepted, and hands back how to stop it.
@@ -410,6 +464,9 @@ impl Handle {
         let _ = self.stop.wake();
         if let Some(a) = self.acceptor.take() {
             let _ = a.join();
+        }
+        if let Some(c) = &self.server.cluster {
+            c.shutdown();
         }
         for h in &self.server.workers {
             let _ = h.waker.wake();
@@ -469,6 +526,15 @@ pub fn start_with(
         .local_addr()
         .map_err(|e| Error::Io("listener address".into(), e))?;
 
+    let (cluster, mut route_listener) = match &opts.cluster {
+        Some(c) => {
+            let (cl, l) = route::Cluster::new(c)
+                .map_err(|e| Error::Config(format!("Error listening on route port: {e}")))?;
+            (Some(cl), Some(l))
+        }
+        None => (None, None),
+    };
+
     let nworkers = opts.worker_count();
     let mut polls = Vec::with_capacity(nworkers);
     let mut handles = Vec::with_capacity(nworkers);
@@ -518,6 +584,7 @@ pub fn start_with(
         closed: Mutex::new(std::collections::VecDeque::new()),
         config_load_time: Mutex::new(SystemTime::now()),
         monitor_addrs: Mutex::new((None, None)),
+        cluster,
     });
     server.accounts.link(&opts);
 
@@ -535,6 +602,11 @@ pub fn start_with(
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)
         .map_err(|e| Error::Io("registering listener".into(), e))?;
+    if let Some(l) = route_listener.as_mut() {
+        poll.registry()
+            .register(l, ROUTE_LISTENER, Interest::READABLE)
+            .map_err(|e| Error::Io("registering route listener".into(), e))?;
+    }
     let stop = Arc::new(
         Waker::new(poll.registry(), STOP).map_err(|e| Error::Io("creating waker".into(), e))?,
     );
@@ -547,16 +619,23 @@ pub fn start_with(
         "Listening for client connections on {}",
         display_addr(&addr)
     );
+    if let Some(c) = &server.cluster {
+        crate::notice!("Cluster name is {}", c.name);
+        crate::notice!("Listening for route connections on {}", c.addr);
+        let server = server.clone();
+        let t = std::thread::Builder::new()
+            .name("routes".into())
+            .spawn(move || route::dial_loop(server))
+            .map_err(|e| Error::Io("spawning the route dialler".into(), e))?;
+        threads.push(t);
+    }
     let acceptor = {
         let server = server.clone();
         std::thread::Builder::new()
             .name("acceptor".into())
-            .spawn(move || accept_loop(server, poll, listener))
+            .spawn(move || accept_loop(server, poll, listener, route_listener))
             .map_err(|e| Error::Io("spawning acceptor".into(), e))?
     };
-    if opts.cluster.is_some() {
-        crate::warn!("Clustering is not yet supported by rnatsd: the cluster block was checked, no routes are made");
-    }
     crate::notice!("Server is ready");
     Ok(Handle {
         server,
@@ -610,7 +689,12 @@ pub fn run(opts: Options, args: Vec<String>, extensions: Vec<Extension>) -> Resu
     Ok(())
 }
 
-fn accept_loop(server: Arc<Server>, mut poll: Poll, mut listener: TcpListener) {
+fn accept_loop(
+    server: Arc<Server>,
+    mut poll: Poll,
+    mut listener: TcpListener,
+    mut routes: Option<TcpListener>,
+) {
     let mut events = Events::with_capacity(128);
     let mut next_worker = 0usize;
     loop {
@@ -628,6 +712,10 @@ fn accept_loop(server: Arc<Server>, mut poll: Poll, mut listener: TcpListener) {
         for ev in events.iter() {
             if ev.token() == LISTENER {
                 accept_all(&server, &mut listener, &mut next_worker);
+            } else if ev.token() == ROUTE_LISTENER {
+                if let Some(l) = routes.as_mut() {
+                    accept_routes(&server, l, &mut next_worker);
+                }
             }
         }
     }
@@ -674,6 +762,31 @@ fn accept_all(server: &Arc<Server>, listener: &mut TcpListener, next_worker: &mu
             Err(e) => {
                 // Out of descriptors and the like: log and let the next readiness retry.
                 crate::error!("Error accepting client connection: {e}");
+                return;
+            }
+        }
+    }
+}
+
+fn accept_routes(server: &Arc<Server>, listener: &mut TcpListener, next_worker: &mut usize) {
+    loop {
+        match listener.accept() {
+            Ok((sock, peer)) => {
+                let _ = sock.set_nodelay(true);
+                let w = *next_worker % server.workers.len();
+                *next_worker = next_worker.wrapping_add(1);
+                let h = &server.workers[w];
+                h.inbox
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .routes
+                    .push((sock, peer, None));
+                let _ = h.waker.wake();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                crate::error!("Error accepting route connection: {e}");
                 return;
             }
         }

@@ -85,6 +85,8 @@ pub fn unix_nanos(t: SystemTime) -> u64 {
 
 pub struct ClientShared {
     pub cid: u64,
+    /// A route to another server, not a client.
+    pub is_route: bool,
     /// `ip:port` of the peer, for log lines.
     pub peer: String,
     pub addr: SocketAddr,
@@ -126,6 +128,7 @@ impl ClientShared {
         let start = SystemTime::now();
         ClientShared {
             cid,
+            is_route: false,
             peer: addr.to_string(),
             addr,
             start,
@@ -145,6 +148,14 @@ impl ClientShared {
             deny_filter: AtomicBool::new(false),
             responses: AtomicBool::new(false),
             replies: Mutex::new(Replies::default()),
+        }
+    }
+
+    /// The shared side of a route connection.
+    pub fn new_route(cid: u64, addr: SocketAddr, worker: usize, token: usize) -> Self {
+        ClientShared {
+            is_route: true,
+            ..ClientShared::new(cid, addr, worker, token)
         }
     }
 
@@ -250,6 +261,8 @@ pub struct Subscription {
     pub delivered: AtomicU64,
     /// Removed (by UNSUB, auto-unsubscribe or close); deliveries skip it from then on.
     pub closed: AtomicBool,
+    /// For a route's queue subscription: the members behind it on the peer.
+    pub weight: AtomicU32,
 }
 
 impl Subscription {

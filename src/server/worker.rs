@@ -133,7 +133,7 @@ impl Worker {
 
     /// Take new connections and flush requests; true when the server is shutting down.
     fn drain_inbox(&mut self) -> bool {
-        let (conns, flush, reload, ldm_info, close) = {
+        let (conns, flush, reload, ldm_info, close, routes, info) = {
             let mut inbox = self.server.workers[self.idx]
                 .inbox
                 .lock()
@@ -144,8 +144,16 @@ impl Worker {
                 std::mem::take(&mut inbox.reload),
                 std::mem::take(&mut inbox.ldm_info),
                 std::mem::take(&mut inbox.close),
+                std::mem::take(&mut inbox.routes),
+                std::mem::take(&mut inbox.info),
             )
         };
+        for (sock, peer, solicited) in routes {
+            self.accept_route(sock, peer, solicited);
+        }
+        if info {
+            self.announce_info();
+        }
         for (sock, peer) in conns {
             self.accept(sock, peer);
         }
@@ -195,6 +203,77 @@ impl Worker {
                 self.close(slot, reason);
             }
         }
+    }
+
+    /// The cluster changed: a fresh INFO (with `connect_urls`) to every client that speaks
+    /// protocol 1 and has sent CONNECT, as nats-server does.
+    fn announce_info(&mut self) {
+        for slot in 0..self.conns.len() {
+            let Some(conn) = self.conns[slot].as_ref() else {
+                continue;
+            };
+            if conn.route.is_some() || conn.st.opts.protocol < 1 {
+                continue;
+            }
+            let ip = conn.st.peer.ip().to_string();
+            let info = self
+                .server
+                .client_info(conn.st.cid(), &ip, conn.st.nonce.as_deref());
+            self.router
+                .stage(&conn.st.shared)
+                .extend_from_slice(info.as_bytes());
+        }
+        self.router.commit();
+        self.dirty.append(&mut self.router.local_flush);
+    }
+
+    /// A route connection, accepted or dialled: greet the peer and wait for its INFO.
+    fn accept_route(&mut self, mut sock: TcpStream, peer: SocketAddr, solicited: Option<String>) {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        let cid = self.server.next_cid.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut sock, Token(slot), Interest::READABLE)
+        {
+            crate::error!("{} - rid:{} - register failed: {}", peer, cid, e);
+            self.free.push(slot);
+            return;
+        }
+        let shared = Arc::new(ClientShared::new_route(cid, peer, self.idx, slot));
+        let opts = self.server.opts();
+        let mut conn = Conn::new(
+            sock,
+            peer,
+            shared.clone(),
+            opts.clone(),
+            None,
+            solicited.is_some(),
+            self.server.accounts.global(),
+        );
+        conn.route = Some(Box::new(super::route::RouteState::new(
+            opts.max_payload,
+            solicited.clone(),
+        )));
+        crate::debug!(
+            "{} - rid:{} - Route connection accepted or dialled",
+            peer,
+            cid
+        );
+        let hello = super::route::greeting(&self.server, solicited.as_deref());
+        self.router.stage(&shared).extend_from_slice(&hello);
+        self.router.commit();
+        self.router.local_flush.clear();
+        self.conns[slot] = Some(conn);
+        self.schedule(slot, cid, TimerKind::Ping, opts.ping_interval);
+        if solicited.is_none() {
+            self.schedule(slot, cid, TimerKind::AuthTimeout, opts.auth_timeout());
+        }
+        self.dirty.push(slot);
+        self.read(slot);
     }
 
     /// Tell every client the server is in lame-duck mode (INFO with `ldm`).
@@ -470,17 +549,33 @@ impl Worker {
         {
             let _ = st.flush();
         }
-        self.server.remember_closed(st.closed_record(reason));
-        st.remove_all_subs();
+        if conn.route.is_some() {
+            conn.route_closed(&self.server);
+        } else {
+            self.server.remember_closed(conn.st.closed_record(reason));
+        }
+        let st = &mut conn.st;
+        st.remove_all_subs(&self.server);
         let _ = self.poll.registry().deregister(&mut st.sock);
         let _ = st.sock.shutdown(std::net::Shutdown::Both);
-        self.server.unregister_client(st.cid());
-        crate::debug!(
-            "{} - cid:{} - Client connection closed: {}",
-            st.peer,
-            st.cid(),
-            reason.as_str()
-        );
+        if conn.route.is_none() {
+            self.server.unregister_client(st.cid());
+        }
+        if conn.route.is_some() {
+            crate::notice!(
+                "{} - rid:{} - Router connection closed: {}",
+                st.peer,
+                st.cid(),
+                reason.as_str()
+            );
+        } else {
+            crate::debug!(
+                "{} - cid:{} - Client connection closed: {}",
+                st.peer,
+                st.cid(),
+                reason.as_str()
+            );
+        }
         self.free.push(slot);
     }
 
