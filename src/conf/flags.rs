@@ -615,7 +615,10 @@ mod tests {
         let c = o.cluster.unwrap();
         assert_eq!(c.host.as_deref(), Some("127.0.0.1"));
         assert_eq!(c.port, Some(6222));
-        assert_eq!((c.user.as_deref(), c.password.as_deref()), (Some("u"), Some("p")));
+        assert_eq!(
+            (c.user.as_deref(), c.password.as_deref()),
+            (Some("u"), Some("p"))
+        );
         assert_eq!(c.routes, ["nats://a:1", "nats-route://b:2"]);
         assert_eq!(c.name.as_deref(), Some("east"));
         assert!(c.no_advertise);

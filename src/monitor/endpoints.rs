@@ -210,6 +210,8 @@ struct Varz<'a> {
     tls_required: bool,
     #[serde(skip_serializing_if = "Not::not")]
     tls_verify: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    connect_urls: Vec<String>,
     max_connections: usize,
     ping_interval: u64,
     ping_max: u32,
@@ -308,6 +310,7 @@ pub fn varz(cx: &mut Context<'_>) -> Reply {
         auth_required: s.auth().required,
         tls_required: o.tls.is_some(),
         tls_verify: o.tls.as_ref().is_some_and(|t| t.verify),
+        connect_urls: s.connect_urls(),
         max_connections: o.max_connections,
         ping_interval: o.ping_interval.as_nanos() as u64,
         ping_max: o.ping_max,
@@ -342,8 +345,8 @@ pub fn varz(cx: &mut Context<'_>) -> Reply {
         total_connections: s
             .total_connections
             .load(std::sync::atomic::Ordering::Relaxed),
-        routes: 0,
-        remotes: 0,
+        routes: s.cluster.as_ref().map_or(0, |c| c.peers().len() as u64),
+        remotes: s.cluster.as_ref().map_or(0, |c| c.peers().len() as u64),
         leafnodes: 0,
         in_msgs,
         out_msgs,
@@ -831,22 +834,100 @@ pub fn subsz(cx: &mut Context<'_>, q: &[u8]) -> Reply {
 // ---- /routez, /healthz, / ----
 
 #[derive(Serialize)]
+struct RouteInfo {
+    rid: u64,
+    remote_id: String,
+    did_solicit: bool,
+    is_configured: bool,
+    ip: String,
+    port: u16,
+    start: String,
+    last_activity: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    rtt: String,
+    uptime: String,
+    idle: String,
+    pending_size: usize,
+    in_msgs: u64,
+    out_msgs: u64,
+    in_bytes: u64,
+    out_bytes: u64,
+    subscriptions: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscriptions_list: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscriptions_list_detail: Option<Vec<SubDetail>>,
+}
+
+#[derive(Serialize)]
 struct Routez<'a> {
     server_id: &'a str,
     now: String,
     num_routes: usize,
-    routes: Vec<serde_json::Value>,
+    routes: Vec<RouteInfo>,
 }
 
 pub fn routez(cx: &mut Context<'_>, q: &[u8]) -> Reply {
-    if let Err(e) = decode_subs(q) {
-        return Reply::Error(400, e);
-    }
+    let subs = match decode_subs(q) {
+        Ok(s) => s,
+        Err(e) => return Reply::Error(400, e),
+    };
+    let s = cx.server;
+    let now = SystemTime::now();
+    let peers = s.cluster.as_ref().map(|c| c.peers()).unwrap_or_default();
+    let configured: Vec<String> = s
+        .opts()
+        .cluster
+        .as_ref()
+        .map(|c| c.routes.clone())
+        .unwrap_or_default();
+    let routes = peers
+        .iter()
+        .map(|p| {
+            let c = p.shared.snapshot();
+            let list = if subs == Subs::None {
+                Vec::new()
+            } else {
+                s.subscriptions(|sub| sub.client.cid == p.cid)
+            };
+            let (subscriptions_list, subscriptions_list_detail) = match subs {
+                _ if list.is_empty() => (None, None),
+                Subs::None => (None, None),
+                Subs::List => (Some(list.iter().map(|x| x.subject.clone()).collect()), None),
+                Subs::Detail => (
+                    None,
+                    Some(list.iter().map(|x| SubDetail::of(x, true)).collect()),
+                ),
+            };
+            let last = from_unix_nanos(c.last_activity);
+            RouteInfo {
+                rid: p.cid,
+                remote_id: p.id.clone(),
+                did_solicit: p.solicited.is_some(),
+                is_configured: p.solicited.as_ref().is_some_and(|u| configured.contains(u)),
+                ip: c.addr.ip().to_string(),
+                port: c.addr.port(),
+                start: rfc3339(c.start),
+                last_activity: rfc3339(last),
+                rtt: if c.rtt > 0 { rtt(c.rtt) } else { String::new() },
+                uptime: uptime(now.duration_since(c.start).unwrap_or_default()),
+                idle: uptime(now.duration_since(last).unwrap_or_default()),
+                pending_size: c.pending,
+                in_msgs: c.in_msgs,
+                out_msgs: c.out_msgs,
+                in_bytes: c.in_bytes,
+                out_bytes: c.out_bytes,
+                subscriptions: c.subs,
+                subscriptions_list,
+                subscriptions_list_detail,
+            }
+        })
+        .collect::<Vec<_>>();
     json(&Routez {
-        server_id: &cx.server.id,
-        now: rfc3339(SystemTime::now()),
-        num_routes: 0,
-        routes: Vec::new(),
+        server_id: &s.id,
+        now: rfc3339(now),
+        num_routes: routes.len(),
+        routes,
     })
 }
 

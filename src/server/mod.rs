@@ -275,13 +275,17 @@ impl Server {
         }
     }
 
-    /// Every server's client URL, ours first, when in a cluster.
+    /// Every server's client URL, ours first, once there are peers (none alone, as Go).
     pub fn connect_urls(&self) -> Vec<String> {
         let Some(c) = &self.cluster else {
             return Vec::new();
         };
+        let peers = c.peer_client_urls();
+        if c.peers().is_empty() {
+            return Vec::new();
+        }
         let mut v = vec![self.client_url()];
-        for u in c.peer_client_urls() {
+        for u in peers {
             if !v.contains(&u) {
                 v.push(u);
             }

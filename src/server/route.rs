@@ -119,7 +119,9 @@ pub struct RouteInfo {
     pub cluster: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connect_urls: Vec<String>,
-    #[serde(default)]
+    /// The peer understands leaf-node origins (LS+/LMSG). rnatsd has no leaf nodes and says
+    /// no, so Go peers send it plain RS+/RMSG.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lnoc: bool,
 }
 
@@ -330,7 +332,7 @@ impl Cluster {
             } else {
                 vec![server.client_url()]
             },
-            lnoc: true,
+            lnoc: false,
         }
     }
 }
@@ -360,7 +362,6 @@ pub fn greeting(server: &Server, solicited: Option<&str>) -> Vec<u8> {
             "headers": true,
             "name": server.id,
             "cluster": c.name,
-            "lnoc": true,
         });
         let mut connect = connect;
         if creds.is_none() {
@@ -468,6 +469,10 @@ impl Conn {
             return;
         };
         let buf = &rbuf[..n];
+        st.shared.last_activity.store(
+            super::shared::unix_nanos(SystemTime::now()),
+            Ordering::Relaxed,
+        );
         let mut pos = 0;
         loop {
             match rs.parser.next_op(buf, &mut pos) {
