@@ -1,6 +1,5 @@
-//! The `cluster { ... }` block: parsed and validated with nats-server's names now, so a 2.9
-//! configuration loads unchanged; routes act on it in later work (until then the server says so
-//! in its log at startup).
+//! The `cluster { ... }` block and the cluster flags' URLs, with nats-server's names, so a 2.9
+//! configuration loads unchanged (`server::route` acts on them).
 
 use std::time::Duration;
 
@@ -107,9 +106,13 @@ pub fn parse_cluster(v: &Value, errors: &mut Vec<String>) -> Option<ClusterConfi
                 _ => Err(format!("{}: \"routes\" must be an array of URLs", v.at)),
             },
             "authorization" => parse_route_auth(v, &mut c, errors),
+            // Checked, then refused until routes speak TLS: never silently in the clear.
             "tls" => {
                 c.tls = super::tls::parse_tls(v, errors);
-                Ok(())
+                Err(format!(
+                    "{}: cluster \"tls\" is not yet supported by rnatsd",
+                    e.at
+                ))
             }
             "no_advertise" => match v.kind {
                 Kind::Bool(b) => Ok(c.no_advertise = b),
