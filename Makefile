@@ -42,6 +42,12 @@ fuzz: fuzz-deps
 fuzz-ci: fuzz-deps
 	bash fuzz/run.sh "" 20
 
+## Message throughput with and without a monitoring request flood (issue 4), for rnatsd and,
+## when installed, Debian's nats-server; knobs PAIRS, MSGS, CLIENTS, FLOOD_RATE (see the script).
+.PHONY: bench-monitor
+bench-monitor:
+	CARGO="$(CARGO)" bash tests/bench/monitor-flood.sh
+
 fmt:
 	$(CARGO) fmt --all
 

@@ -166,6 +166,7 @@ struct Monitor {
 
 impl Monitor {
     fn run(&mut self) {
+        lower_priority();
         let mut events = Events::with_capacity(128);
         while !self.stop.load(Ordering::Acquire) {
             if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_secs(1))) {
@@ -479,6 +480,17 @@ impl HttpConn {
                 return Ok(true);
             }
         }
+    }
+}
+
+/// Run this thread at the lowest scheduling priority (nice 19), so that on a busy machine a
+/// flood of monitoring requests takes CPU from idle time rather than from message delivery.
+fn lower_priority() {
+    // SAFETY: gettid has no preconditions; setpriority on our own thread id only changes this
+    // thread's nice value.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
     }
 }
 
