@@ -279,7 +279,11 @@ pub fn varz(cx: &mut Context<'_>) -> Reply {
                 crate::conf::auth::AUTH_TIMEOUT
             });
             ClusterVarz {
-                name: c.name.clone(),
+                name: s
+                    .cluster
+                    .as_ref()
+                    .map(|cl| cl.name())
+                    .or_else(|| c.name.clone()),
                 addr: Some(c.host.clone().unwrap_or_else(|| "0.0.0.0".into())),
                 cluster_port: c.port.filter(|p| *p != 0),
                 auth_timeout: Some(secs(auth_timeout)),

@@ -226,6 +226,7 @@ impl Server {
     /// The INFO line sent to a new client.
     pub fn client_info(&self, cid: u64, client_ip: &str, nonce: Option<&str>) -> String {
         let opts = self.opts();
+        let cluster_name = self.cluster.as_ref().map(|c| c.name());
         let info = Info {
             server_id: &self.id,
             server_name: &self.name,
@@ -242,11 +243,7 @@ impl Server {
             client_id: cid,
             client_ip,
             nonce,
-            cluster: self
-                .cluster
-                .as_ref()
-                .map(|c| c.name.as_str())
-                .filter(|n| !n.is_empty()),
+            cluster: cluster_name.as_deref(),
             connect_urls: self.connect_urls(),
             ldm: self.lame_duck.load(Ordering::Acquire),
         };
@@ -624,7 +621,7 @@ pub fn start_with(
         display_addr(&addr)
     );
     if let Some(c) = &server.cluster {
-        crate::notice!("Cluster name is {}", c.name);
+        crate::notice!("Cluster name is {}", c.name());
         crate::notice!("Listening for route connections on {}", c.addr);
         let server = server.clone();
         let t = std::thread::Builder::new()

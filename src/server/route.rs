@@ -74,7 +74,9 @@ struct Target {
 
 /// This server's part of the cluster.
 pub struct Cluster {
-    pub name: String,
+    /// The cluster's name; without one configured, a random one that gives way to a peer's.
+    name: RwLock<String>,
+    dynamic: AtomicBool,
     /// Where we listen for routes.
     pub addr: SocketAddr,
     /// The URL peers dial to reach us.
@@ -117,6 +119,8 @@ pub struct RouteInfo {
     pub auth_required: Option<bool>,
     #[serde(default)]
     pub cluster: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cluster_dynamic: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connect_urls: Vec<String>,
     /// The peer understands leaf-node origins (LS+/LMSG). rnatsd has no leaf nodes and says
@@ -127,6 +131,8 @@ pub struct RouteInfo {
 
 #[derive(Deserialize, Default)]
 struct RouteConnect {
+    #[serde(default)]
+    dynamic: bool,
     #[serde(default)]
     user: Option<String>,
     #[serde(default)]
@@ -205,7 +211,8 @@ impl Cluster {
             .map(|u| (u, c.password.clone().unwrap_or_default()));
         Ok((
             Cluster {
-                name: c.name.clone().unwrap_or_default(),
+                name: RwLock::new(c.name.clone().unwrap_or_else(|| random_name())),
+                dynamic: AtomicBool::new(c.name.is_none()),
                 addr,
                 url,
                 credentials,
@@ -219,6 +226,31 @@ impl Cluster {
             },
             listener,
         ))
+    }
+
+    pub fn name(&self) -> String {
+        self.name.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn is_dynamic(&self) -> bool {
+        self.dynamic.load(Ordering::Acquire)
+    }
+
+    /// A peer names another cluster. With a name of our own making we take theirs (unless
+    /// theirs is made up too and sorts after ours: then they take ours), as nats-server does.
+    /// False when the names conflict.
+    fn reconcile(&self, theirs: &str, their_dynamic: bool) -> bool {
+        let ours = self.name();
+        if theirs.is_empty() || theirs == ours {
+            return true;
+        }
+        if self.is_dynamic() && (!their_dynamic || ours.as_str() > theirs) {
+            crate::notice!("Cluster name updated to {theirs}");
+            *self.name.write().unwrap_or_else(|e| e.into_inner()) = theirs.to_string();
+            self.dynamic.store(their_dynamic, Ordering::Release);
+            return true;
+        }
+        their_dynamic
     }
 
     pub fn peers(&self) -> Vec<Arc<Peer>> {
@@ -326,7 +358,8 @@ impl Cluster {
             max_payload: o.max_payload,
             ip,
             auth_required: self.credentials.as_ref().map(|_| true),
-            cluster: self.name.clone(),
+            cluster: self.name(),
+            cluster_dynamic: self.is_dynamic(),
             connect_urls: if self.no_advertise {
                 Vec::new()
             } else {
@@ -335,6 +368,15 @@ impl Cluster {
             lnoc: false,
         }
     }
+}
+
+/// A made-up cluster name, as nats-server makes one: 22 random base62 characters.
+fn random_name() -> String {
+    use ring::rand::SecureRandom;
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut b = [0u8; 22];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    b.iter().map(|x| A[*x as usize % A.len()] as char).collect()
 }
 
 fn info_line(info: &RouteInfo) -> Vec<u8> {
@@ -351,7 +393,10 @@ pub fn greeting(server: &Server, solicited: Option<&str>) -> Vec<u8> {
     };
     let mut out = Vec::new();
     if let Some(url) = solicited {
-        let creds = route_target(url).and_then(|(u, ..)| u);
+        // Credentials from the URL, else our own cluster's (gossiped URLs carry none).
+        let creds = route_target(url)
+            .and_then(|(u, ..)| u)
+            .or_else(|| c.credentials.clone());
         let connect = serde_json::json!({
             "echo": true,
             "verbose": false,
@@ -361,7 +406,8 @@ pub fn greeting(server: &Server, solicited: Option<&str>) -> Vec<u8> {
             "tls_required": false,
             "headers": true,
             "name": server.id,
-            "cluster": c.name,
+            "cluster": c.name(),
+            "dynamic": c.is_dynamic(),
         });
         let mut connect = connect;
         if creds.is_none() {
@@ -594,17 +640,16 @@ fn handle_op(
                     return;
                 }
             }
-            if !cluster.name.is_empty() && !c.cluster.is_empty() && c.cluster != cluster.name {
-                crate::error!(
-                    "{} - rid:{} - Rejecting connection, cluster name {:?} does not match {:?}",
-                    st.peer,
-                    st.cid(),
-                    c.cluster,
-                    cluster.name
+            let ours = cluster.name();
+            if !cluster.reconcile(&c.cluster, c.dynamic) {
+                let text = format!(
+                    "Rejecting connection, cluster name {:?} does not match {:?}",
+                    c.cluster, ours
                 );
+                crate::error!("{} - rid:{} - {}", st.peer, st.cid(), text);
                 router
                     .stage(&st.shared)
-                    .extend_from_slice(b"-ERR 'Cluster Name Conflict'\r\n");
+                    .extend_from_slice(format!("-ERR '{text}'\r\n").as_bytes());
                 st.close = Some(CloseReason::ProtocolViolation);
                 return;
             }
@@ -761,13 +806,14 @@ fn register(
         st.close = Some(CloseReason::DuplicateRoute);
         return;
     }
-    if !cluster.name.is_empty() && !info.cluster.is_empty() && info.cluster != cluster.name {
+    let ours = cluster.name();
+    if !cluster.reconcile(&info.cluster, info.cluster_dynamic) {
         crate::error!(
             "{} - rid:{} - Rejecting route, cluster name {:?} does not match {:?}",
             st.peer,
             st.cid(),
             info.cluster,
-            cluster.name
+            ours
         );
         st.close = Some(CloseReason::ProtocolViolation);
         return;
