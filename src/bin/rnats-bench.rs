@@ -8,8 +8,12 @@
 //! in flight per thread (`--http-rate N` caps the total at N requests/s), and the flood's
 //! requests, requests/s, errors and the clients' own CPU time are reported too.
 //!
+//! With `--sub-server URL` the subscribers connect to another server of a cluster; each waits
+//! until a probe published on the publishers' server reaches it (its interest has crossed the
+//! route) before the clock starts.
+//!
 //! Usage: rnats-bench SUBJECT [--pub N] [--sub N] [--msgs N] [--size N] [-s URL] [--csv FILE]
-//!        [--http URL]... [--http-clients N] [--http-rate N]
+//!        [--sub-server URL] [--http URL]... [--http-clients N] [--http-rate N]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -22,6 +26,8 @@ use std::time::{Duration, Instant};
 const MAX_HTTP_CLIENTS: usize = 64;
 
 struct Config {
+    /// Where subscribers connect, when not where the publishers do.
+    sub_addr: Option<String>,
     subject: String,
     pubs: usize,
     subs: usize,
@@ -112,6 +118,12 @@ fn parse_args() -> Result<Config, String> {
         "cap the flood at N requests/s in all (default: no cap)",
         "N",
     );
+    o.optopt(
+        "",
+        "sub-server",
+        "subscribers connect here (another server of the cluster; default: -s)",
+        "URL",
+    );
     o.optflag("h", "help", "show this help");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let m = o.parse(&args).map_err(|e| e.to_string())?;
@@ -153,7 +165,11 @@ fn parse_args() -> Result<Config, String> {
     if (m.opt_present("http-clients") || http_rate.is_some()) && http.is_empty() {
         return Err("--http-clients and --http-rate need --http URL".into());
     }
+    let sub_addr = m
+        .opt_str("sub-server")
+        .map(|u| u.trim_start_matches("nats://").to_string());
     Ok(Config {
+        sub_addr,
         subject: m.free[0].clone(),
         pubs: num("pub", 1)?,
         subs: num("sub", 0)?,
@@ -566,17 +582,63 @@ fn main() -> ExitCode {
     };
     let ready = Arc::new(Barrier::new(cfg.subs + cfg.pubs + flood_clients + 1));
     let mut subs = Vec::new();
+    // Across a cluster, a probe publisher on the publishers' server runs until every subscriber
+    // has seen a probe: their interest has reached it.
+    let probing = Arc::new(AtomicBool::new(cfg.sub_addr.is_some()));
+    let probe_subject = format!("_rnats_bench_probe.{}", std::process::id());
+    let prober = cfg.sub_addr.as_ref().map(|_| {
+        let (addr, subject, probing) = (cfg.addr.clone(), probe_subject.clone(), probing.clone());
+        std::thread::spawn(move || -> std::io::Result<()> {
+            let (mut s, mut r) = connect(&addr)?;
+            while probing.load(Ordering::Acquire) {
+                s.write_all(format!("PUB {subject} 0\r\n\r\nPING\r\n").as_bytes())?;
+                expect_pong(&mut r)?;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(())
+        })
+    });
     for _ in 0..cfg.subs {
         let (addr, subject, want, ready) = (
-            cfg.addr.clone(),
+            cfg.sub_addr.clone().unwrap_or_else(|| cfg.addr.clone()),
             cfg.subject.clone(),
             cfg.msgs,
             ready.clone(),
         );
+        let probe = cfg.sub_addr.as_ref().map(|_| probe_subject.clone());
         subs.push(std::thread::spawn(move || -> std::io::Result<Duration> {
             let (mut s, mut r) = connect(&addr)?;
-            s.write_all(format!("SUB {subject} 1\r\nPING\r\n").as_bytes())?;
-            expect_pong(&mut r)?;
+            match &probe {
+                Some(p) => {
+                    s.write_all(format!("SUB {p} 2\r\nSUB {subject} 1\r\nPING\r\n").as_bytes())?;
+                    expect_pong(&mut r)?;
+                    let mut line = Vec::new();
+                    loop {
+                        line.clear();
+                        if r.read_until(b'\n', &mut line)? == 0 {
+                            return Err(std::io::ErrorKind::UnexpectedEof.into());
+                        }
+                        if line.starts_with(b"MSG ") {
+                            break;
+                        }
+                    }
+                    s.write_all(b"UNSUB 2\r\nPING\r\n")?;
+                    // Probes that arrived before the UNSUB come first; then the PONG.
+                    loop {
+                        line.clear();
+                        if r.read_until(b'\n', &mut line)? == 0 {
+                            return Err(std::io::ErrorKind::UnexpectedEof.into());
+                        }
+                        if line.starts_with(b"PONG") {
+                            break;
+                        }
+                    }
+                }
+                None => {
+                    s.write_all(format!("SUB {subject} 1\r\nPING\r\n").as_bytes())?;
+                    expect_pong(&mut r)?;
+                }
+            }
             ready.wait();
             let t0 = Instant::now();
             count_msgs(&mut r, want)?;
@@ -614,6 +676,10 @@ fn main() -> ExitCode {
     }
     ready.wait();
     let start = Instant::now();
+    probing.store(false, Ordering::Release);
+    if let Some(p) = prober {
+        let _ = p.join();
+    }
     let mut failed = false;
     for h in pubs.into_iter().chain(subs) {
         match h.join() {

@@ -43,6 +43,8 @@ pub struct Router {
     remote: Vec<Vec<usize>>,
     /// Tokens of this worker's clients that got bytes in the last commit.
     pub local_flush: Vec<usize>,
+    /// A destination the last commit left over its high-water mark (back-pressure).
+    pub congested: Option<Arc<ClientShared>>,
     rng: u64,
 }
 
@@ -59,6 +61,7 @@ impl Router {
             auto_unsub: Vec::new(),
             remote: vec![Vec::new(); nworkers],
             local_flush: Vec::new(),
+            congested: None,
             rng: 0x2545_f491_4f6c_dd1d ^ ((worker as u64 + 1) << 17),
         }
     }
@@ -459,7 +462,7 @@ impl Router {
                     let mut out = c.out.lock().unwrap_or_else(|e| e.into_inner());
                     if out.closed {
                         false
-                    } else if c.pending.load(Ordering::Acquire) + len > max_pending {
+                    } else if !c.is_route && c.pending.load(Ordering::Acquire) + len > max_pending {
                         out.closed = true;
                         c.slow_consumer.store(true, Ordering::Release);
                         false
@@ -476,6 +479,12 @@ impl Router {
                 if appended {
                     c.stats.add_out(st.msgs, st.bytes);
                     self.server.stats.add_out(st.msgs, st.bytes);
+                    if self.congested.is_none()
+                        && c.pending.load(Ordering::Relaxed)
+                            > super::worker::high_water(c, max_pending)
+                    {
+                        self.congested = Some(c.clone());
+                    }
                 }
                 if c.worker == self.worker {
                     self.local_flush.push(c.token);

@@ -37,6 +37,8 @@ use crate::proto::route::{self, RouteOp};
 
 /// How long to wait before dialling a route again.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+/// Bytes waiting on a route beyond which its producers are not read until it drains.
+pub const ROUTE_HIGH_WATER: usize = 8 * 1024 * 1024;
 /// How long one dial may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -20,6 +20,19 @@ use super::Server;
 
 pub const WAKE_TOKEN: Token = Token(usize::MAX);
 
+/// How often stalled producers look whether their destination has drained.
+const STALL_CHECK: Duration = Duration::from_millis(1);
+/// The longest a producer waits for a client (routes are waited for as long as they live):
+/// after that the client is cut as a slow consumer if it still falls behind.
+const STALL_MAX: Duration = Duration::from_secs(1);
+
+/// A producer (connection slot) waiting for a destination to drain.
+struct Stall {
+    slot: usize,
+    dest: Arc<ClientShared>,
+    since: Instant,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum TimerKind {
     Ping,
@@ -51,6 +64,17 @@ pub struct Worker {
     dirty: Vec<usize>,
     /// Connections that still had input when their turn ended.
     again: Vec<usize>,
+    /// Connections not read while a destination they fed is backed up (back-pressure).
+    stalled: Vec<Stall>,
+}
+
+/// Bytes waiting for a destination beyond which its producers pause.
+pub fn high_water(dest: &ClientShared, max_pending: usize) -> usize {
+    if dest.is_route {
+        super::route::ROUTE_HIGH_WATER
+    } else {
+        (max_pending / 4).max(64 * 1024)
+    }
 }
 
 impl Worker {
@@ -66,16 +90,23 @@ impl Worker {
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             again: Vec::new(),
+            stalled: Vec::new(),
         }
     }
 
     pub fn run(mut self) {
         let mut events = Events::with_capacity(512);
         loop {
-            let timeout = if self.again.is_empty() {
-                self.next_timeout()
-            } else {
+            let timeout = if !self.again.is_empty() {
                 Some(Duration::ZERO)
+            } else if !self.stalled.is_empty() {
+                // Waiting for a route to drain: look again soon.
+                Some(
+                    self.next_timeout()
+                        .map_or(STALL_CHECK, |t| t.min(STALL_CHECK)),
+                )
+            } else {
+                self.next_timeout()
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
@@ -100,6 +131,9 @@ impl Worker {
                 self.shutdown();
                 return;
             }
+            if !self.stalled.is_empty() {
+                self.release_stalled();
+            }
             for slot in std::mem::take(&mut self.again) {
                 self.read(slot);
             }
@@ -114,20 +148,55 @@ impl Worker {
         self.dirty.push(slot);
     }
 
+    /// Producers whose destination has drained to half its high-water mark (or closed, or a
+    /// client that kept them waiting too long) are read again.
+    fn release_stalled(&mut self) {
+        let max_pending = self.server.opts().max_pending;
+        let mut i = 0;
+        while i < self.stalled.len() {
+            let st = &self.stalled[i];
+            let d = &st.dest;
+            let drained = d.pending.load(Ordering::Acquire) <= high_water(d, max_pending) / 2;
+            let gone = d.out.lock().map(|o| o.closed).unwrap_or(true);
+            if drained || gone || (!d.is_route && st.since.elapsed() > STALL_MAX) {
+                let st = self.stalled.swap_remove(i);
+                self.again.push(st.slot);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
     fn read(&mut self, slot: usize) {
         let Some(conn) = self.conns.get_mut(slot).and_then(|c| c.as_mut()) else {
             return;
         };
+        if self.stalled.iter().any(|s| s.slot == slot) {
+            return;
+        }
         let state = conn.on_readable(&mut self.router);
         if conn.st.tls_wants_write() {
             self.dirty.push(slot);
         }
         self.router.commit();
         self.dirty.append(&mut self.router.local_flush);
+        // Back-pressure: a destination this read filled past its high-water mark makes this
+        // producer wait (it is read again once that drains), instead of growing the backlog
+        // until the destination must be cut.
+        let congested = self.router.congested.take();
         match state {
+            ReadState::Close(reason) => self.close(slot, reason),
+            _ if congested.is_some() => {
+                if let Some(dest) = congested {
+                    self.stalled.push(Stall {
+                        slot,
+                        dest,
+                        since: Instant::now(),
+                    });
+                }
+            }
             ReadState::Drained => {}
             ReadState::More => self.again.push(slot),
-            ReadState::Close(reason) => self.close(slot, reason),
         }
     }
 
