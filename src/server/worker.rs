@@ -277,11 +277,17 @@ impl Worker {
     /// The cluster changed: a fresh INFO (with `connect_urls`) to every client that speaks
     /// protocol 1 and has sent CONNECT, as nats-server does.
     fn announce_info(&mut self) {
+        self.resend_info(true);
+    }
+
+    /// A fresh INFO to the clients (not routes); with `async_only`, only to those that said
+    /// (protocol 1) they take INFO at any time.
+    fn resend_info(&mut self, async_only: bool) {
         for slot in 0..self.conns.len() {
             let Some(conn) = self.conns[slot].as_ref() else {
                 continue;
             };
-            if conn.route.is_some() || conn.st.opts.protocol < 1 {
+            if conn.route.is_some() || (async_only && conn.st.opts.protocol < 1) {
                 continue;
             }
             let ip = conn.st.peer.ip().to_string();
@@ -347,20 +353,7 @@ impl Worker {
 
     /// Tell every client the server is in lame-duck mode (INFO with `ldm`).
     fn announce_lame_duck(&mut self) {
-        for slot in 0..self.conns.len() {
-            let Some(conn) = self.conns[slot].as_ref() else {
-                continue;
-            };
-            let ip = conn.st.peer.ip().to_string();
-            let info = self
-                .server
-                .client_info(conn.st.cid(), &ip, conn.st.nonce.as_deref());
-            self.router
-                .stage(&conn.st.shared)
-                .extend_from_slice(info.as_bytes());
-        }
-        self.router.commit();
-        self.dirty.append(&mut self.router.local_flush);
+        self.resend_info(false);
     }
 
     fn accept(&mut self, mut sock: TcpStream, peer: SocketAddr) {
