@@ -106,13 +106,9 @@ pub fn parse_cluster(v: &Value, errors: &mut Vec<String>) -> Option<ClusterConfi
                 _ => Err(format!("{}: \"routes\" must be an array of URLs", v.at)),
             },
             "authorization" => parse_route_auth(v, &mut c, errors),
-            // Checked, then refused until routes speak TLS: never silently in the clear.
             "tls" => {
                 c.tls = super::tls::parse_tls(v, errors);
-                Err(format!(
-                    "{}: cluster \"tls\" is not yet supported by rnatsd",
-                    e.at
-                ))
+                Ok(())
             }
             "no_advertise" => match v.kind {
                 Kind::Bool(b) => Ok(c.no_advertise = b),

@@ -135,7 +135,7 @@ fn base_path(p: &str) -> String {
 
 struct HttpConn {
     sock: TcpStream,
-    tls: Option<Box<rustls::ServerConnection>>,
+    tls: Option<Box<rustls::Connection>>,
     /// Request bytes read but not yet answered.
     rbuf: Vec<u8>,
     /// The answer being written, and how much of it is out.
@@ -210,7 +210,7 @@ impl Monitor {
             };
             let tls = match &self.tls {
                 Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
-                    Ok(t) => Some(Box::new(t)),
+                    Ok(t) => Some(Box::new(rustls::Connection::Server(t))),
                     Err(e) => {
                         crate::error!("monitor: TLS session for {peer}: {e}");
                         continue;

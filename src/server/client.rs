@@ -185,7 +185,7 @@ pub struct ClientState {
     /// Publish permission answers by subject (bounded).
     pub_cache: HashMap<Box<[u8]>, bool>,
     /// The TLS session, once the plaintext INFO has gone out.
-    pub tls: Option<Box<rustls::ServerConnection>>,
+    pub tls: Option<Box<rustls::Connection>>,
     /// The credentials of the last CONNECT, to check the client again after a reload.
     creds: Option<OwnedCredentials>,
     /// The account the client belongs to (its subject space).
@@ -1045,7 +1045,7 @@ fn peer_cert(der: &[u8]) -> PeerCert {
 }
 
 /// TLS version and cipher suite in Go's names ("1.3", "TLS_AES_128_GCM_SHA256").
-fn tls_names(t: &rustls::ServerConnection) -> (String, String) {
+fn tls_names(t: &rustls::Connection) -> (String, String) {
     let version = match t.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "1.3",
         Some(rustls::ProtocolVersion::TLSv1_2) => "1.2",

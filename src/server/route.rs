@@ -92,6 +92,10 @@ pub struct Cluster {
     targets: Mutex<Vec<Target>>,
     wake: Condvar,
     pub stop: AtomicBool,
+    /// Route TLS (accepting and dialling sides), when `cluster { tls {} }` is set.
+    pub tls: Option<(Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>)>,
+    /// How long a route TLS handshake may take.
+    pub tls_timeout: Duration,
 }
 
 /// The INFO a server sends on a route (and forwards about others, with `ip`).
@@ -176,6 +180,17 @@ impl RouteState {
 impl Cluster {
     /// Bind the route listener and set up dialling of `c.routes`.
     pub fn new(c: &ClusterConfig) -> io::Result<(Cluster, mio::net::TcpListener)> {
+        let tls = match &c.tls {
+            Some(t) => Some(
+                super::tls::route_configs(t)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+            ),
+            None => None,
+        };
+        let tls_timeout = c
+            .tls
+            .as_ref()
+            .map_or(crate::conf::tls::TLS_TIMEOUT, |t| t.timeout);
         let host = c.host.clone().unwrap_or_else(|| "0.0.0.0".into());
         let (listener, shown) = super::bind(&host, c.port.unwrap_or(0));
         let listener = listener.map_err(|e| io::Error::new(e.kind(), format!("{shown}: {e}")))?;
@@ -225,6 +240,8 @@ impl Cluster {
                 targets: Mutex::new(targets),
                 wake: Condvar::new(),
                 stop: AtomicBool::new(false),
+                tls,
+                tls_timeout,
             },
             listener,
         ))
@@ -388,6 +405,32 @@ fn info_line(info: &RouteInfo) -> Vec<u8> {
     b
 }
 
+/// The TLS session a new route starts with (before any other byte, as nats-server does):
+/// the server side when it was accepted, the client side (checking the peer as `host` of the
+/// URL) when we dialled.
+pub fn tls_session(
+    server: &Server,
+    solicited: Option<&str>,
+) -> Result<Option<rustls::Connection>, String> {
+    let Some((srv, cli)) = server.cluster.as_ref().and_then(|c| c.tls.as_ref()) else {
+        return Ok(None);
+    };
+    let conn = match solicited {
+        None => rustls::Connection::Server(
+            rustls::ServerConnection::new(srv.clone()).map_err(|e| e.to_string())?,
+        ),
+        Some(url) => {
+            let host = route_target(url).map(|(_, h, _)| h).unwrap_or_default();
+            let name = rustls::pki_types::ServerName::try_from(host)
+                .map_err(|e| format!("route host: {e}"))?;
+            rustls::Connection::Client(
+                rustls::ClientConnection::new(cli.clone(), name).map_err(|e| e.to_string())?,
+            )
+        }
+    };
+    Ok(Some(conn))
+}
+
 /// The first bytes on a new route: our INFO, and CONNECT when we dialled.
 pub fn greeting(server: &Server, solicited: Option<&str>) -> Vec<u8> {
     let Some(c) = &server.cluster else {
@@ -405,7 +448,7 @@ pub fn greeting(server: &Server, solicited: Option<&str>) -> Vec<u8> {
             "pedantic": false,
             "user": creds.as_ref().map(|(u, _)| u.clone()),
             "pass": creds.as_ref().map(|(_, p)| p.clone()),
-            "tls_required": false,
+            "tls_required": c.tls.is_some(),
             "headers": true,
             "name": server.id,
             "cluster": c.name(),

@@ -154,7 +154,7 @@ pub fn server_config(t: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
 /// end of the stream, `WouldBlock` when nothing more has arrived. A protocol failure sends the
 /// alert rustls queued and is reported as `InvalidData`.
 pub fn read_plaintext(
-    tls: &mut rustls::ServerConnection,
+    tls: &mut rustls::Connection,
     sock: &mut (impl std::io::Read + std::io::Write),
     buf: &mut [u8],
 ) -> std::io::Result<usize> {
@@ -174,6 +174,54 @@ pub fn read_plaintext(
             return Err(std::io::Error::new(ErrorKind::InvalidData, e));
         }
     }
+}
+
+/// TLS for routes: the accepting side (a server that asks for the peer's certificate when
+/// `verify` is set) and the dialling side (which checks the peer against `ca_file` and shows
+/// its own certificate), so both directions are verified as nats-server does.
+pub fn route_configs(
+    t: &TlsConfig,
+) -> Result<(Arc<ServerConfig>, Arc<rustls::ClientConfig>), String> {
+    // Routes always verify both ways (nats-server requires the peer's certificate too).
+    let mut strict = t.clone();
+    strict.verify = true;
+    strict.verify_and_map = false;
+    let server = server_config(&strict)?;
+    let p = Arc::new(provider::default_provider());
+    let ca = t
+        .ca_file
+        .as_ref()
+        .ok_or("route TLS needs ca_file to check the other servers")?;
+    let mut roots = RootCertStore::empty();
+    let cas = CertificateDer::pem_file_iter(ca)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("failed to parse root ca certificate: {}: {e}", ca.display()))?;
+    for c in cas {
+        roots
+            .add(c)
+            .map_err(|e| format!("failed to parse root ca certificate: {}: {e}", ca.display()))?;
+    }
+    let (cert_file, key_file) = match (&t.cert_file, &t.key_file) {
+        (Some(c), Some(k)) => (c, k),
+        _ => return Err("route TLS needs cert_file and key_file".into()),
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            format!(
+                "error parsing X509 certificate: {}: {e}",
+                cert_file.display()
+            )
+        })?;
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .map_err(|e| format!("error parsing private key: {}: {e}", key_file.display()))?;
+    let client = rustls::ClientConfig::builder_with_provider(p)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| format!("TLS certificate/key: {e}"))?;
+    Ok((server, Arc::new(client)))
 }
 
 /// The same certificate for HTTPS monitoring, without asking for client certificates (as

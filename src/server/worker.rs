@@ -333,6 +333,19 @@ impl Worker {
             opts.max_payload,
             solicited.clone(),
         )));
+        match super::route::tls_session(&self.server, solicited.as_deref()) {
+            Ok(Some(mut tls)) => {
+                tls.set_buffer_limit(Some(64 * 1024));
+                conn.st.tls = Some(Box::new(tls));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                crate::error!("{} - rid:{} - TLS session: {}", peer, cid, e);
+                let _ = self.poll.registry().deregister(&mut conn.st.sock);
+                self.free.push(slot);
+                return;
+            }
+        }
         crate::debug!(
             "{} - rid:{} - Route connection accepted or dialled",
             peer,
@@ -346,6 +359,9 @@ impl Worker {
         self.schedule(slot, cid, TimerKind::Ping, opts.ping_interval);
         if solicited.is_none() {
             self.schedule(slot, cid, TimerKind::AuthTimeout, opts.auth_timeout());
+        }
+        if let Some(c) = self.server.cluster.as_ref().filter(|c| c.tls.is_some()) {
+            self.schedule(slot, cid, TimerKind::TlsTimeout, c.tls_timeout);
         }
         self.dirty.push(slot);
         self.read(slot);
@@ -404,7 +420,7 @@ impl Worker {
             match rustls::ServerConnection::new(cfg.clone()) {
                 Ok(mut tls) => {
                     tls.set_buffer_limit(Some(64 * 1024));
-                    conn.st.tls = Some(Box::new(tls));
+                    conn.st.tls = Some(Box::new(rustls::Connection::Server(tls)));
                 }
                 Err(e) => crate::error!("{} - cid:{} - TLS session: {}", peer, cid, e),
             }
