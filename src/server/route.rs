@@ -35,7 +35,7 @@ use crate::conf::cluster::{route_target, ClusterConfig};
 use crate::conf::COMPAT_VERSION;
 use crate::proto::route::{self, RouteOp};
 
-/// How long to wait before dialling a route again.
+/// How long to wait before dialling a route again (doubled while dials keep failing).
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// Bytes waiting on a route beyond which its producers are not read until it drains.
 pub const ROUTE_HIGH_WATER: usize = 8 * 1024 * 1024;
@@ -342,7 +342,9 @@ impl Cluster {
             } else {
                 x.failures = 0;
             }
-            x.dial = Dial::Due(Instant::now() + RECONNECT_DELAY);
+            // Back off while the peer stays away: 1 s, 1 s, 2 s, 4 s, then every 8 s.
+            let shift = x.failures.saturating_sub(1).min(3);
+            x.dial = Dial::Due(Instant::now() + RECONNECT_DELAY * (1u32 << shift));
             x.explicit || x.failures <= retries
         });
         self.wake.notify_all();
