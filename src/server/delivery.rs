@@ -45,6 +45,8 @@ pub struct Router {
     pub local_flush: Vec<usize>,
     /// A destination the last commit left over its high-water mark (back-pressure).
     pub congested: Option<Arc<ClientShared>>,
+    /// The route whose message is being delivered (for links applied to it).
+    pub route_peer: Option<Arc<ClientShared>>,
     rng: u64,
 }
 
@@ -62,7 +64,8 @@ impl Router {
             remote: vec![Vec::new(); nworkers],
             local_flush: Vec::new(),
             congested: None,
-            rng: 0x2545_f491_4f6c_dd1d ^ ((worker as u64 + 1) << 17),
+            route_peer: None,
+            rng: seed() ^ ((worker as u64 + 1) << 17),
         }
     }
 
@@ -125,7 +128,7 @@ impl Router {
         echo: bool,
         msg: &Msg<'_>,
     ) -> usize {
-        let mut delivered = self.route_local(account, from, echo, msg);
+        let mut delivered = self.route_local(account, from, echo, msg, true);
         if account.linked.load(Ordering::Acquire) {
             delivered += self.route_links(account, from, echo, msg);
         }
@@ -133,7 +136,8 @@ impl Router {
     }
 
     /// Imports and exports: a reply owed to another account, streams other accounts import from
-    /// this one, services this one imports. One hop only, so links cannot loop.
+    /// this one, services this one imports (the last not for messages from a peer, which has
+    /// applied them already). One hop only, so links cannot loop.
     fn route_links(
         &mut self,
         account: &Account,
@@ -141,13 +145,24 @@ impl Router {
         echo: bool,
         msg: &Msg<'_>,
     ) -> usize {
+        self.route_links_from(account, from, echo, msg, true)
+    }
+
+    fn route_links_from(
+        &mut self,
+        account: &Account,
+        from: &Arc<ClientShared>,
+        echo: bool,
+        msg: &Msg<'_>,
+        services: bool,
+    ) -> usize {
         if let Some((requester, reply)) = account.take_response(msg.subject) {
             let m = Msg {
                 subject: &reply,
                 reply: None,
                 ..*msg
             };
-            return self.route_local(&requester, from, echo, &m);
+            return self.route_local(&requester, from, echo, &m, false);
         }
         let mut delivered = 0;
         let streams: Vec<(Arc<Account>, Vec<u8>)> = account
@@ -159,6 +174,8 @@ impl Router {
             .map(|r| (r.target.clone(), r.rename(msg.subject)))
             .collect();
         for (target, subject) in streams {
+            // Imported streams are delivered here only: other servers import from the
+            // exporting account themselves (they announced interest in it), as nats-server does.
             delivered += self.route_local(
                 &target,
                 from,
@@ -167,7 +184,11 @@ impl Router {
                     subject: &subject,
                     ..*msg
                 },
+                false,
             );
+        }
+        if !services {
+            return delivered;
         }
         let services: Vec<(Arc<Account>, Vec<u8>)> = account
             .services
@@ -195,20 +216,18 @@ impl Router {
                 reply: ours.as_deref(),
                 ..*msg
             };
-            delivered += self.route_local(&target, from, echo, &m);
+            // The service may answer on another server: requests go to peers too.
+            delivered += self.route_local(&target, from, echo, &m, true);
         }
         delivered
     }
 
-    /// `_R_.xxxxxx.yyyyyy`, a fresh reply subject in the exporting account.
+    /// `_R_.<server prefix>.yyyyyy`, a fresh reply subject in the exporting account (peers
+    /// route replies back here through our interest in `_R_.<server prefix>.>`).
     fn response_subject(&mut self) -> Vec<u8> {
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        let mut out = b"_R_.".to_vec();
-        for i in 0..13 {
-            if i == 6 {
-                out.push(b'.');
-                continue;
-            }
+        let mut out = format!("_R_.{}.", self.server.response_prefix).into_bytes();
+        for _ in 0..6 {
             out.push(A[(self.next_rand() % A.len() as u64) as usize]);
         }
         out
@@ -229,13 +248,17 @@ impl Router {
         from: &Arc<ClientShared>,
         echo: bool,
         msg: &Msg<'_>,
+        to_peers: bool,
     ) -> usize {
         let m = self.lookup(account, msg.subject);
         let mut delivered = 0;
         let mut peers: Vec<(Arc<ClientShared>, Vec<Arc<[u8]>>)> = Vec::new();
         for sub in &m.psubs {
             if sub.client.is_route {
-                if !sub.is_closed() && !peers.iter().any(|(c, _)| c.cid == sub.client.cid) {
+                if to_peers
+                    && !sub.is_closed()
+                    && !peers.iter().any(|(c, _)| c.cid == sub.client.cid)
+                {
                     peers.push((sub.client.clone(), Vec::new()));
                 }
                 continue;
@@ -262,7 +285,7 @@ impl Router {
                     break;
                 }
             }
-            if done {
+            if done || !to_peers {
                 continue;
             }
             // No local member took it: one route, chosen by its members' weight.
@@ -332,8 +355,15 @@ impl Router {
         msg: &Msg<'_>,
         queues: crate::proto::route::Queues<'_>,
     ) -> usize {
-        let m = self.lookup(account, msg.subject);
         let mut delivered = 0;
+        if account.linked.load(Ordering::Acquire) {
+            // Replies owed to our requesters, and streams our accounts import, are ours to apply.
+            let via = self.route_peer.clone();
+            if let Some(via) = via {
+                delivered += self.route_links_from(account, &via, true, msg, false);
+            }
+        }
+        let m = self.lookup(account, msg.subject);
         for sub in &m.psubs {
             if !sub.client.is_route && self.deliver(sub, msg.subject, msg) {
                 delivered += 1;
@@ -527,6 +557,14 @@ impl Router {
         }
         to.store(v);
     }
+}
+
+/// A random seed for the router's generator (reply subjects must differ between processes).
+fn seed() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    u64::from_le_bytes(b) | 1
 }
 
 /// Append `n` in decimal.

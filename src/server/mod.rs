@@ -168,6 +168,8 @@ pub struct Server {
     pub config_load_time: Mutex<SystemTime>,
     /// Routes to other servers, when clustering is on.
     pub cluster: Option<route::Cluster>,
+    /// The middle part of this server's service reply subjects (`_R_.<prefix>.xxxxxx`).
+    pub response_prefix: String,
     /// The monitoring listeners' addresses, once bound (http, https).
     pub monitor_addrs: Mutex<(Option<SocketAddr>, Option<SocketAddr>)>,
 }
@@ -586,7 +588,9 @@ pub fn start_with(
         config_load_time: Mutex::new(SystemTime::now()),
         monitor_addrs: Mutex::new((None, None)),
         cluster,
+        response_prefix: new_server_id()[1..7].to_string(),
     });
+    route::link_interest(&server);
     server.accounts.link(&opts);
 
     let mut threads = Vec::with_capacity(nworkers);

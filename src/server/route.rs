@@ -137,8 +137,8 @@ pub struct RouteInfo {
 
 #[derive(Deserialize, Default)]
 struct RouteConnect {
-    #[serde(default)]
-    dynamic: bool,
+    #[serde(default, alias = "dynamic")]
+    cluster_dynamic: bool,
     #[serde(default)]
     user: Option<String>,
     #[serde(default)]
@@ -255,21 +255,24 @@ impl Cluster {
         self.dynamic.load(Ordering::Acquire)
     }
 
-    /// A peer names another cluster. With a name of our own making we take theirs (unless
-    /// theirs is made up too and sorts after ours: then they take ours), as nats-server does.
-    /// False when the names conflict.
+    /// A peer names another cluster. With a name of our own making we take theirs when theirs
+    /// is configured or sorts after ours, and keep ours (they will take it) when both are made
+    /// up and ours sorts after theirs — nats-server 2.9's rule. False when the names conflict.
     fn reconcile(&self, theirs: &str, their_dynamic: bool) -> bool {
         let ours = self.name();
         if theirs.is_empty() || theirs == ours {
             return true;
         }
-        if self.is_dynamic() && (!their_dynamic || ours.as_str() > theirs) {
+        if !self.is_dynamic() {
+            return false;
+        }
+        if !their_dynamic || ours.as_str() < theirs {
             crate::notice!("Cluster name updated to {theirs}");
             *self.name.write().unwrap_or_else(|e| e.into_inner()) = theirs.to_string();
             self.dynamic.store(their_dynamic, Ordering::Release);
             return true;
         }
-        their_dynamic
+        true
     }
 
     pub fn peers(&self) -> Vec<Arc<Peer>> {
@@ -433,13 +436,22 @@ pub fn tls_session(
     Ok(Some(conn))
 }
 
-/// The first bytes on a new route: our INFO, and CONNECT when we dialled.
+/// The first bytes on a new route: our INFO from the accepting side; the dialling side waits
+/// for it (to settle the cluster name first, as nats-server does), then sends [`connect_line`].
 pub fn greeting(server: &Server, solicited: Option<&str>) -> Vec<u8> {
+    match (&server.cluster, solicited) {
+        (Some(c), None) => info_line(&c.info(server, None)),
+        _ => Vec::new(),
+    }
+}
+
+/// CONNECT and our INFO, sent by the dialling side once the peer's INFO has arrived.
+fn connect_line(server: &Server, url: &str) -> Vec<u8> {
     let Some(c) = &server.cluster else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    if let Some(url) = solicited {
+    {
         // Credentials from the URL, else our own cluster's (gossiped URLs carry none).
         let creds = route_target(url)
             .and_then(|(u, ..)| u)
@@ -454,7 +466,7 @@ pub fn greeting(server: &Server, solicited: Option<&str>) -> Vec<u8> {
             "headers": true,
             "name": server.id,
             "cluster": c.name(),
-            "dynamic": c.is_dynamic(),
+            "cluster_dynamic": c.is_dynamic(),
         });
         let mut connect = connect;
         if creds.is_none() {
@@ -538,6 +550,32 @@ pub fn local_interest(
 pub fn unsubscribed(server: &Server, sub: &Subscription) {
     if !sub.client.is_route {
         local_interest(server, &sub.account, &sub.subject, sub.queue.as_deref(), -1);
+    }
+}
+
+/// Interest we hold for the account links of `opts` (announced to every peer, as nats-server's
+/// import subscriptions are): the exported subject of every stream import, so peers route the
+/// exporter's messages here to import them; and our reply prefix in every account that exports
+/// a service we import, so replies come back.
+pub fn link_interest(server: &Server) {
+    if server.cluster.is_none() {
+        return;
+    }
+    let opts = server.opts();
+    let mut seen = Vec::new();
+    for im in &opts.imports {
+        let Some(exporter) = server.accounts.get(Some(&im.from)) else {
+            continue;
+        };
+        let subject = match im.kind {
+            crate::conf::auth::LinkKind::Stream => im.subject.clone(),
+            crate::conf::auth::LinkKind::Service => format!("_R_.{}.>", server.response_prefix),
+        };
+        if seen.contains(&(im.from.clone(), subject.clone())) {
+            continue;
+        }
+        local_interest(server, &exporter, subject.as_bytes(), None, 1);
+        seen.push((im.from.clone(), subject));
     }
 }
 
@@ -688,7 +726,7 @@ fn handle_op(
                 }
             }
             let ours = cluster.name();
-            if !cluster.reconcile(&c.cluster, c.dynamic) {
+            if !cluster.reconcile(&c.cluster, c.cluster_dynamic) {
                 let text = format!(
                     "Rejecting connection, cluster name {:?} does not match {:?}",
                     c.cluster, ours
@@ -726,6 +764,24 @@ fn handle_op(
                 // The dialling side sends CONNECT first.
                 st.close = Some(CloseReason::AuthenticationViolation);
                 return;
+            }
+            if let Some(url) = solicited {
+                // Settle the cluster name before we introduce ourselves.
+                if info.server_id != server.id
+                    && !cluster.reconcile(&info.cluster, info.cluster_dynamic)
+                {
+                    crate::error!(
+                        "{} - rid:{} - Rejecting route, cluster name {:?} does not match {:?}",
+                        st.peer,
+                        st.cid(),
+                        info.cluster,
+                        cluster.name()
+                    );
+                    st.close = Some(CloseReason::ProtocolViolation);
+                    return;
+                }
+                let hello = connect_line(&server, url);
+                router.stage(&st.shared).extend_from_slice(&hello);
             }
             register(&server, cluster, st, peer, info, solicited, router);
         }
@@ -777,7 +833,9 @@ fn handle_op(
             st.shared
                 .stats
                 .add_in(1, (m.data.len() - m.header_len) as u64);
+            router.route_peer = Some(st.shared.clone());
             router.route_from_peer(&account, &msg, m.queues);
+            router.route_peer = None;
         }
     }
 }
