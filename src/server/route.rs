@@ -647,18 +647,24 @@ impl Conn {
             }
         }
         let cid = self.st.cid();
-        let was_peer = c
+        let gone = c
             .peers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&cid)
-            .is_some();
+            .remove(&cid);
+        let was_peer = gone.is_some();
+        // A route refused right after it formed (credentials, names) counts as a failed dial.
+        let lasted = gone.is_some_and(|p| {
+            SystemTime::now()
+                .duration_since(p.start)
+                .is_ok_and(|d| d > Duration::from_secs(2))
+        });
         c.links
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|l| l.cid != cid);
         if let Some(url) = &rs.solicited {
-            c.dial_ended(url, !was_peer);
+            c.dial_ended(url, !lasted);
         }
         if was_peer {
             server.announce_info();
@@ -693,7 +699,7 @@ fn handle_op(
         RouteOp::Ok => {}
         RouteOp::Err(text) => {
             crate::error!(
-                "{} - rid:{} - Remote Error {}",
+                "{} - rid:{} - Route Error {}",
                 st.peer,
                 st.cid(),
                 String::from_utf8_lossy(text)
