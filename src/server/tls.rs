@@ -127,15 +127,7 @@ pub fn server_config(t: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
             .ca_file
             .as_ref()
             .ok_or("verify needs a CA to check client certificates (ca_file / --tlscacert)")?;
-        let mut roots = RootCertStore::empty();
-        let cas = CertificateDer::pem_file_iter(ca)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("failed to parse root ca certificate: {}: {e}", ca.display()))?;
-        for c in cas {
-            roots.add(c).map_err(|e| {
-                format!("failed to parse root ca certificate: {}: {e}", ca.display())
-            })?;
-        }
+        let roots = load_roots(ca)?;
         let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), p)
             .build()
             .map_err(|e| format!("client certificate verification: {e}"))?;
@@ -176,6 +168,21 @@ pub fn read_plaintext(
     }
 }
 
+/// The certificates of a CA file, as a root store.
+fn load_roots(ca: &std::path::Path) -> Result<RootCertStore, String> {
+    let bad = |e: &dyn std::fmt::Display| {
+        format!("failed to parse root ca certificate: {}: {e}", ca.display())
+    };
+    let mut roots = RootCertStore::empty();
+    let cas = CertificateDer::pem_file_iter(ca)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| bad(&e))?;
+    for c in cas {
+        roots.add(c).map_err(|e| bad(&e))?;
+    }
+    Ok(roots)
+}
+
 /// TLS for routes: the accepting side (a server that asks for the peer's certificate when
 /// `verify` is set) and the dialling side (which checks the peer against `ca_file` and shows
 /// its own certificate), so both directions are verified as nats-server does.
@@ -192,15 +199,7 @@ pub fn route_configs(
         .ca_file
         .as_ref()
         .ok_or("route TLS needs ca_file to check the other servers")?;
-    let mut roots = RootCertStore::empty();
-    let cas = CertificateDer::pem_file_iter(ca)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("failed to parse root ca certificate: {}: {e}", ca.display()))?;
-    for c in cas {
-        roots
-            .add(c)
-            .map_err(|e| format!("failed to parse root ca certificate: {}: {e}", ca.display()))?;
-    }
+    let roots = load_roots(ca)?;
     let (cert_file, key_file) = match (&t.cert_file, &t.key_file) {
         (Some(c), Some(k)) => (c, k),
         _ => return Err("route TLS needs cert_file and key_file".into()),
