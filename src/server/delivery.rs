@@ -252,7 +252,8 @@ impl Router {
     ) -> usize {
         let m = self.lookup(account, msg.subject);
         let mut delivered = 0;
-        let mut peers: Vec<(Arc<ClientShared>, Vec<Arc<[u8]>>)> = Vec::new();
+        // Routes to forward to, each with the queue groups it is to serve.
+        let mut peers: Vec<(Arc<ClientShared>, Vec<Arc<[u8]>>)> = Vec::with_capacity(0);
         for sub in &m.psubs {
             if sub.client.is_route {
                 if to_peers

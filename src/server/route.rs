@@ -149,11 +149,14 @@ struct RouteConnect {
     cluster: String,
 }
 
+/// A peer's interest by (account, subject, queue).
+type RemoteSubs = HashMap<(String, Box<[u8]>, Option<Box<[u8]>>), SubRef>;
+
 /// Per-connection state of a route (beside the connection's socket and buffers).
 pub struct RouteState {
     pub parser: route::Parser,
     /// The peer's interest as subscriptions in our sublists: (account, subject, queue).
-    subs: HashMap<(String, Box<[u8]>, Option<Box<[u8]>>), SubRef>,
+    subs: RemoteSubs,
     /// The URL we dialled, if we did.
     pub solicited: Option<String>,
     pub peer: Option<Arc<Peer>>,
@@ -228,7 +231,7 @@ impl Cluster {
             .map(|u| (u, c.password.clone().unwrap_or_default()));
         Ok((
             Cluster {
-                name: RwLock::new(c.name.clone().unwrap_or_else(|| random_name())),
+                name: RwLock::new(c.name.clone().unwrap_or_else(random_name)),
                 dynamic: AtomicBool::new(c.name.is_none()),
                 addr,
                 url,
@@ -676,7 +679,7 @@ impl Conn {
 fn handle_op(
     op: RouteOp<'_>,
     st: &mut super::client::ClientState,
-    subs: &mut HashMap<(String, Box<[u8]>, Option<Box<[u8]>>), SubRef>,
+    subs: &mut RemoteSubs,
     peer: &mut Option<Arc<Peer>>,
     connected: &mut bool,
     solicited: Option<&str>,
@@ -849,7 +852,7 @@ fn handle_op(
 fn remote_sub(
     server: &Server,
     st: &super::client::ClientState,
-    subs: &mut HashMap<(String, Box<[u8]>, Option<Box<[u8]>>), SubRef>,
+    subs: &mut RemoteSubs,
     account: &[u8],
     subject: &[u8],
     queue: Option<(&[u8], u32)>,
