@@ -47,6 +47,9 @@ pub struct Router {
     pub congested: Option<Arc<ClientShared>>,
     /// The route whose message is being delivered (for links applied to it).
     pub route_peer: Option<Arc<ClientShared>>,
+    /// Scratch for forwarding to routes (kept so forwarding allocates nothing per message).
+    scratch_peers: Vec<Arc<ClientShared>>,
+    scratch_queues: Vec<(usize, Arc<[u8]>)>,
     rng: u64,
 }
 
@@ -65,6 +68,8 @@ impl Router {
             local_flush: Vec::new(),
             congested: None,
             route_peer: None,
+            scratch_peers: Vec::new(),
+            scratch_queues: Vec::new(),
             rng: seed() ^ ((worker as u64 + 1) << 17),
         }
     }
@@ -252,15 +257,14 @@ impl Router {
     ) -> usize {
         let m = self.lookup(account, msg.subject);
         let mut delivered = 0;
-        // Routes to forward to, each with the queue groups it is to serve.
-        let mut peers: Vec<(Arc<ClientShared>, Vec<Arc<[u8]>>)> = Vec::with_capacity(0);
+        // Routes to forward to, and the queue groups each is to serve (by index into `peers`);
+        // both are the router's scratch, kept between messages.
+        let mut peers = std::mem::take(&mut self.scratch_peers);
+        let mut picks = std::mem::take(&mut self.scratch_queues);
         for sub in &m.psubs {
             if sub.client.is_route {
-                if to_peers
-                    && !sub.is_closed()
-                    && !peers.iter().any(|(c, _)| c.cid == sub.client.cid)
-                {
-                    peers.push((sub.client.clone(), Vec::new()));
+                if to_peers && !sub.is_closed() && !peers.iter().any(|c| c.cid == sub.client.cid) {
+                    peers.push(sub.client.clone());
                 }
                 continue;
             }
@@ -308,29 +312,53 @@ impl Router {
                     pick -= w;
                     continue;
                 }
-                match peers.iter_mut().find(|(c, _)| c.cid == sub.client.cid) {
-                    Some((_, qs)) => qs.push(queue.clone()),
-                    None => peers.push((sub.client.clone(), vec![queue.clone()])),
-                }
+                let at = match peers.iter().position(|c| c.cid == sub.client.cid) {
+                    Some(at) => at,
+                    None => {
+                        peers.push(sub.client.clone());
+                        peers.len() - 1
+                    }
+                };
+                picks.push((at, queue.clone()));
                 break;
             }
         }
-        for (peer, queues) in peers {
-            self.forward(&peer, account, msg, &queues);
+        for (at, peer) in peers.iter().enumerate() {
+            self.forward(peer, account, msg, &picks, at);
             delivered += 1;
         }
+        peers.clear();
+        picks.clear();
+        self.scratch_peers = peers;
+        self.scratch_queues = picks;
         delivered
     }
 
-    /// Stage one RMSG/HMSG to a route.
+    /// Stage one RMSG/HMSG to a route, naming the queue groups `picks` chose for peer `at`.
     fn forward(
         &mut self,
         peer: &Arc<ClientShared>,
         account: &Account,
         msg: &Msg<'_>,
-        queues: &[Arc<[u8]>],
+        picks: &[(usize, Arc<[u8]>)],
+        at: usize,
     ) {
-        let qs: Vec<&[u8]> = queues.iter().map(|q| &q[..]).collect();
+        // Up to 8 queue names on the stack; more (rare) in a Vec.
+        let mut few: [&[u8]; 8] = [&[]; 8];
+        let mut n = 0;
+        let mut many = Vec::new();
+        for (_, q) in picks.iter().filter(|(p, _)| *p == at) {
+            if n < few.len() {
+                few[n] = q;
+                n += 1;
+            } else {
+                if many.is_empty() {
+                    many.extend_from_slice(&few);
+                }
+                many.push(&q[..]);
+            }
+        }
+        let qs: &[&[u8]] = if many.is_empty() { &few[..n] } else { &many };
         let i = self.slot(peer);
         let st = &mut self.staged[i];
         crate::proto::route::rmsg_head(
@@ -338,7 +366,7 @@ impl Router {
             account.name.as_bytes(),
             msg.subject,
             msg.reply,
-            &qs,
+            qs,
             msg.header_len,
             msg.data.len(),
         );
