@@ -48,6 +48,12 @@ fn unsupported_changes(old: &Options, new: &Options) -> Vec<String> {
         path(&old.ports_file_dir),
         path(&new.ports_file_dir),
     );
+    // Routes are built at start: a changed cluster block is refused, not half applied.
+    check(
+        "Cluster",
+        format!("{:?}", old.cluster),
+        format!("{:?}", new.cluster),
+    );
     let hp = |v: &Option<(Option<String>, Option<u16>)>| match v {
         Some((h, p)) => (h.clone().unwrap_or_default(), port(*p)),
         None => (String::new(), "0".to_string()),
@@ -180,5 +186,10 @@ mod tests {
             vec!["config reload not supported for Port: old=4222, new=4333".to_string()]
         );
         assert!(unsupported_changes(&a, &a).is_empty());
+        let mut c = a.clone();
+        c.cluster = Some(Default::default());
+        assert!(
+            unsupported_changes(&a, &c)[0].starts_with("config reload not supported for Cluster")
+        );
     }
 }
