@@ -174,15 +174,9 @@ struct PendingMsg {
 pub struct Parser {
     pub limits: Limits,
     state: State,
-    /// Stitched control-line bytes when a line spans reads.
-    arg: Vec<u8>,
-    /// Whether `arg` is in use for the current line.
-    arg_split: bool,
-    /// Stitched payload when a message spans reads.
-    payload: Vec<u8>,
+    /// Where split lines and payloads are stitched.
+    side: super::stitch::Side,
     pending: PendingMsg,
-    /// Side buffers handed out by the last call; cleared at the start of the next.
-    release: bool,
 }
 
 impl Default for Parser {
@@ -196,11 +190,8 @@ impl Parser {
         Parser {
             limits,
             state: State::Start,
-            arg: Vec::new(),
-            arg_split: false,
-            payload: Vec::new(),
+            side: super::stitch::Side::default(),
             pending: PendingMsg::default(),
-            release: false,
         }
     }
 
@@ -211,7 +202,7 @@ impl Parser {
 
     /// Bytes held in side buffers (for memory accounting and tests).
     pub fn held_bytes(&self) -> usize {
-        self.arg.capacity() + self.payload.capacity()
+        self.side.held_bytes()
     }
 
     /// Parse the next operation from `buf[*pos..]`, advancing `*pos` past it. `Ok(None)` means
@@ -221,16 +212,7 @@ impl Parser {
         buf: &'a [u8],
         pos: &mut usize,
     ) -> Result<Option<Op<'a>>, Error> {
-        if self.release {
-            self.release = false;
-            self.arg.clear();
-            self.arg_split = false;
-            if self.payload.capacity() > 64 * 1024 {
-                self.payload = Vec::new();
-            } else {
-                self.payload.clear();
-            }
-        }
+        self.side.reclaim();
         let mut i = *pos;
         let mut arg_start = i;
         while i < buf.len() {
@@ -324,8 +306,8 @@ impl Parser {
                     };
                     let nl = i + off;
                     self.state = State::Start;
-                    if self.arg_split {
-                        self.arg.extend_from_slice(&buf[arg_start.min(nl)..nl]);
+                    if self.side.arg_split {
+                        self.side.arg.extend_from_slice(&buf[arg_start.min(nl)..nl]);
                     }
                     if kw != Kw::Pub && kw != Kw::Hpub {
                         *pos = nl + 1;
@@ -345,9 +327,9 @@ impl Parser {
                             return Err(Error::UnknownOp);
                         }
                         *pos = end + 2;
-                        let line: &[u8] = if self.arg_split {
-                            self.release = true;
-                            &self.arg
+                        let line: &[u8] = if self.side.arg_split {
+                            self.side.release = true;
+                            &self.side.arg
                         } else {
                             &buf[arg_start..nl]
                         };
@@ -359,16 +341,18 @@ impl Parser {
                         })));
                     }
                     // Slow path: keep the control line, collect the payload across reads.
-                    if !self.arg_split {
-                        self.arg.clear();
-                        self.arg.extend_from_slice(&buf[arg_start..nl]);
-                        self.arg_split = true;
+                    if !self.side.arg_split {
+                        self.side.arg.clear();
+                        self.side.arg.extend_from_slice(&buf[arg_start..nl]);
+                        self.side.arg_split = true;
                     }
                     self.pending = pa;
-                    self.payload.clear();
-                    self.payload.reserve(pa.size);
+                    self.side.payload.clear();
+                    self.side.payload.reserve(pa.size);
                     let avail = (buf.len() - body).min(pa.size);
-                    self.payload.extend_from_slice(&buf[body..body + avail]);
+                    self.side
+                        .payload
+                        .extend_from_slice(&buf[body..body + avail]);
                     i = body + avail;
                     self.state = if avail == pa.size {
                         State::PayloadCr
@@ -377,11 +361,11 @@ impl Parser {
                     };
                 }
                 State::Payload => {
-                    let want = self.pending.size - self.payload.len();
+                    let want = self.pending.size - self.side.payload.len();
                     let take = want.min(buf.len() - i);
-                    self.payload.extend_from_slice(&buf[i..i + take]);
+                    self.side.payload.extend_from_slice(&buf[i..i + take]);
                     i += take;
-                    if self.payload.len() == self.pending.size {
+                    if self.side.payload.len() == self.pending.size {
                         self.state = State::PayloadCr;
                     }
                 }
@@ -401,15 +385,15 @@ impl Parser {
                     i += 1;
                     *pos = i;
                     self.state = State::Start;
-                    self.release = true;
+                    self.side.release = true;
                     let p = self.pending;
-                    let subject = &self.arg[p.subject.0..p.subject.1];
-                    let reply = p.reply.map(|r| &self.arg[r.0..r.1]);
+                    let subject = &self.side.arg[p.subject.0..p.subject.1];
+                    let reply = p.reply.map(|r| &self.side.arg[r.0..r.1]);
                     return Ok(Some(Op::Pub(Msg {
                         subject,
                         reply,
                         header_len: p.header_len,
-                        data: &self.payload,
+                        data: &self.side.payload,
                     })));
                 }
             }
@@ -425,18 +409,18 @@ impl Parser {
     /// A line cut by the end of a read may not already be over the limit (counted as the Go
     /// server counts it: without the CR it will drop).
     fn check_split_line(&self) -> Result<Option<Op<'static>>, Error> {
-        if self.arg_split {
-            check_control_line(drop_cr(&self.arg), self.limits.max_control_line)?;
+        if self.side.arg_split {
+            check_control_line(drop_cr(&self.side.arg), self.limits.max_control_line)?;
         }
         Ok(None)
     }
 
     fn stitch_arg(&mut self, part: &[u8]) {
-        if !self.arg_split {
-            self.arg.clear();
-            self.arg_split = true;
+        if !self.side.arg_split {
+            self.side.arg.clear();
+            self.side.arg_split = true;
         }
-        self.arg.extend_from_slice(part);
+        self.side.arg.extend_from_slice(part);
     }
 
     fn advance_keyword(cands: u16, pos: u8) -> State {
@@ -458,9 +442,9 @@ impl Parser {
         arg_start: usize,
         nl: usize,
     ) -> Result<Option<Op<'a>>, Error> {
-        let line: &[u8] = if self.arg_split {
-            self.release = true;
-            &self.arg
+        let line: &[u8] = if self.side.arg_split {
+            self.side.release = true;
+            &self.side.arg
         } else {
             &buf[arg_start..nl]
         };
@@ -514,8 +498,8 @@ impl Parser {
         arg_start: usize,
         nl: usize,
     ) -> Result<PendingMsg, Error> {
-        let line: &[u8] = if self.arg_split {
-            &self.arg
+        let line: &[u8] = if self.side.arg_split {
+            &self.side.arg
         } else {
             &buf[arg_start..nl]
         };

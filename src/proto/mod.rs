@@ -6,6 +6,7 @@ pub mod conf;
 pub mod http;
 pub mod nkey;
 pub mod route;
+pub mod stitch;
 pub mod subject;
 pub mod x509;
 

@@ -301,15 +301,9 @@ impl PendingMsg {
 pub struct Parser {
     pub limits: Limits,
     state: State,
-    /// Stitched control-line bytes when a line spans reads (or its payload does).
-    arg: Vec<u8>,
-    /// Whether `arg` holds the current line.
-    arg_split: bool,
-    /// Stitched payload when a message spans reads.
-    payload: Vec<u8>,
+    /// Where split lines and payloads are stitched.
+    side: super::stitch::Side,
     pending: PendingMsg,
-    /// Side buffers were handed out by the last call; clear them at the start of the next.
-    release: bool,
 }
 
 impl Default for Parser {
@@ -323,11 +317,8 @@ impl Parser {
         Parser {
             limits,
             state: State::Start,
-            arg: Vec::new(),
-            arg_split: false,
-            payload: Vec::new(),
+            side: super::stitch::Side::default(),
             pending: PendingMsg::default(),
-            release: false,
         }
     }
 
@@ -338,7 +329,7 @@ impl Parser {
 
     /// Bytes held in side buffers (for memory accounting and tests).
     pub fn held_bytes(&self) -> usize {
-        self.arg.capacity() + self.payload.capacity()
+        self.side.held_bytes()
     }
 
     /// Parse the next operation from `buf[*pos..]`, advancing `*pos` past it. `Ok(None)` means the
@@ -349,16 +340,7 @@ impl Parser {
         buf: &'a [u8],
         pos: &mut usize,
     ) -> Result<Option<RouteOp<'a>>, Error> {
-        if self.release {
-            self.release = false;
-            self.arg.clear();
-            self.arg_split = false;
-            if self.payload.capacity() > 64 * 1024 {
-                self.payload = Vec::new();
-            } else {
-                self.payload.clear();
-            }
-        }
+        self.side.reclaim();
         let mut i = *pos;
         let mut arg_start = i;
         while i < buf.len() {
@@ -424,8 +406,8 @@ impl Parser {
                     };
                     let nl = i + off;
                     self.state = State::Start;
-                    if self.arg_split {
-                        self.arg.extend_from_slice(&buf[arg_start..nl]);
+                    if self.side.arg_split {
+                        self.side.arg.extend_from_slice(&buf[arg_start..nl]);
                     }
                     *pos = nl + 1;
                     if !kw.is_msg() {
@@ -446,25 +428,27 @@ impl Parser {
                             return self.fail(pos, end + 1, Error::BadPayloadEnd);
                         }
                         *pos = end + 2;
-                        let line: &[u8] = if self.arg_split {
-                            self.release = true;
-                            &self.arg
+                        let line: &[u8] = if self.side.arg_split {
+                            self.side.release = true;
+                            &self.side.arg
                         } else {
                             &buf[arg_start..nl]
                         };
                         return Ok(Some(RouteOp::Msg(pm.msg(line, &buf[body..end]))));
                     }
                     // Slow path: keep the control line, collect the payload across reads.
-                    if !self.arg_split {
-                        self.arg.clear();
-                        self.arg.extend_from_slice(&buf[arg_start..nl]);
-                        self.arg_split = true;
+                    if !self.side.arg_split {
+                        self.side.arg.clear();
+                        self.side.arg.extend_from_slice(&buf[arg_start..nl]);
+                        self.side.arg_split = true;
                     }
                     self.pending = pm;
-                    self.payload.clear();
-                    self.payload.reserve_exact(pm.size);
+                    self.side.payload.clear();
+                    self.side.payload.reserve_exact(pm.size);
                     let avail = (buf.len() - body).min(pm.size);
-                    self.payload.extend_from_slice(&buf[body..body + avail]);
+                    self.side
+                        .payload
+                        .extend_from_slice(&buf[body..body + avail]);
                     i = body + avail;
                     self.state = if avail == pm.size {
                         State::PayloadCr
@@ -473,10 +457,10 @@ impl Parser {
                     };
                 }
                 State::Payload => {
-                    let take = (self.pending.size - self.payload.len()).min(buf.len() - i);
-                    self.payload.extend_from_slice(&buf[i..i + take]);
+                    let take = (self.pending.size - self.side.payload.len()).min(buf.len() - i);
+                    self.side.payload.extend_from_slice(&buf[i..i + take]);
                     i += take;
-                    if self.payload.len() == self.pending.size {
+                    if self.side.payload.len() == self.pending.size {
                         self.state = State::PayloadCr;
                     }
                 }
@@ -493,8 +477,8 @@ impl Parser {
                     }
                     *pos = i + 1;
                     self.state = State::Start;
-                    self.release = true;
-                    let msg = self.pending.msg(&self.arg, &self.payload);
+                    self.side.release = true;
+                    let msg = self.pending.msg(&self.side.arg, &self.side.payload);
                     return Ok(Some(RouteOp::Msg(msg)));
                 }
             }
@@ -513,27 +497,27 @@ impl Parser {
     ) -> Result<Option<RouteOp<'static>>, Error> {
         *pos = at;
         self.state = State::Start;
-        self.release = true;
+        self.side.release = true;
         Err(e)
     }
 
     /// A line cut by the end of a read may not already be over the limit (not counting a final CR,
     /// which will drop if LF follows).
     fn check_split_line(&mut self) -> Result<Option<RouteOp<'static>>, Error> {
-        if self.arg_split && strip_cr(&self.arg).len() > self.limits.max_control_line {
+        if self.side.arg_split && strip_cr(&self.side.arg).len() > self.limits.max_control_line {
             self.state = State::Start;
-            self.release = true;
+            self.side.release = true;
             return Err(Error::MaxControlLine);
         }
         Ok(None)
     }
 
     fn stitch_arg(&mut self, part: &[u8]) {
-        if !self.arg_split {
-            self.arg.clear();
-            self.arg_split = true;
+        if !self.side.arg_split {
+            self.side.arg.clear();
+            self.side.arg_split = true;
         }
-        self.arg.extend_from_slice(part);
+        self.side.arg.extend_from_slice(part);
     }
 
     /// The control line of a non-message operation ended at `buf[nl]`; its bytes are in `arg` when
@@ -545,9 +529,9 @@ impl Parser {
         arg_start: usize,
         nl: usize,
     ) -> Result<Option<RouteOp<'a>>, Error> {
-        let line: &[u8] = if self.arg_split {
-            self.release = true;
-            &self.arg
+        let line: &[u8] = if self.side.arg_split {
+            self.side.release = true;
+            &self.side.arg
         } else {
             &buf[arg_start..nl]
         };
@@ -624,8 +608,8 @@ impl Parser {
         arg_start: usize,
         nl: usize,
     ) -> Result<PendingMsg, Error> {
-        let line: &[u8] = if self.arg_split {
-            &self.arg
+        let line: &[u8] = if self.side.arg_split {
+            &self.side.arg
         } else {
             &buf[arg_start..nl]
         };
