@@ -1362,3 +1362,25 @@ fn a_server_of_another_cluster_does_not_join() {
         [a.addr(), b.addr()].into_iter().collect::<BTreeSet<_>>()
     );
 }
+
+#[test]
+fn route_info_carries_the_cluster_advertise_address() {
+    use std::io::{BufRead, BufReader};
+    let rp = free_port();
+    let s = ServerProcess::start(&[
+        "--cluster",
+        &format!("nats://127.0.0.1:{rp}"),
+        "--cluster_advertise",
+        "routes.example.com:7244",
+    ]);
+    let sock = std::net::TcpStream::connect(("127.0.0.1", rp)).expect("route port");
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut line = String::new();
+    BufReader::new(sock)
+        .read_line(&mut line)
+        .expect("route INFO");
+    let v: serde_json::Value = serde_json::from_str(line.trim_start_matches("INFO ").trim())
+        .unwrap_or_else(|e| panic!("{e}: {line}; log:\n{}", s.log_text()));
+    assert_eq!(v["host"], "routes.example.com", "{line}");
+    assert_eq!(v["port"], 7244, "{line}");
+}

@@ -81,8 +81,8 @@ pub struct Cluster {
     dynamic: AtomicBool,
     /// Where we listen for routes.
     pub addr: SocketAddr,
-    /// The URL peers dial to reach us.
-    pub url: String,
+    /// The host and port peers dial to reach us (in our route INFO).
+    pub advertise: (String, u16),
     credentials: Option<(String, String)>,
     connect_retries: u32,
     no_advertise: bool,
@@ -198,20 +198,11 @@ impl Cluster {
         let (listener, shown) = super::bind(&host, c.port.unwrap_or(0));
         let listener = listener.map_err(|e| io::Error::new(e.kind(), format!("{shown}: {e}")))?;
         let addr = listener.local_addr()?;
-        let adv_host = match &c.advertise {
-            Some(a) => a.clone(),
-            None if addr.ip().is_unspecified() => "127.0.0.1".to_string(),
-            None => addr.ip().to_string(),
-        };
-        let url = if adv_host.contains(':') && !adv_host.contains('[') {
-            format!("nats-route://[{adv_host}]:{}/", addr.port())
-        } else if adv_host
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            format!("nats-route://{adv_host}/")
-        } else {
-            format!("nats-route://{adv_host}:{}/", addr.port())
+        // Where peers are told to dial us: `cluster_advertise`, else the listen address.
+        let advertise = match &c.advertise {
+            Some(a) => super::parse_advertise(a, addr.port()),
+            None if addr.ip().is_unspecified() => ("127.0.0.1".to_string(), addr.port()),
+            None => (addr.ip().to_string(), addr.port()),
         };
         let now = Instant::now();
         let targets = c
@@ -234,7 +225,7 @@ impl Cluster {
                 name: RwLock::new(c.name.clone().unwrap_or_else(random_name)),
                 dynamic: AtomicBool::new(c.name.is_none()),
                 addr,
-                url,
+                advertise,
                 credentials,
                 connect_retries: c.connect_retries,
                 no_advertise: c.no_advertise,
@@ -379,8 +370,8 @@ impl Cluster {
             version: COMPAT_VERSION.into(),
             proto: 2,
             go: concat!("rnatsd ", env!("CARGO_PKG_VERSION")).into(),
-            host: self.addr.ip().to_string(),
-            port: self.addr.port(),
+            host: self.advertise.0.clone(),
+            port: self.advertise.1,
             headers: true,
             max_payload: o.max_payload,
             ip,
