@@ -284,6 +284,9 @@ fn local_tm() -> (libc::tm, u32) {
 /// `t` broken down in the local time zone (`tm_gmtoff` holds the offset), and its nanoseconds.
 pub fn local_time(t: std::time::SystemTime) -> (libc::tm, u32) {
     let now = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    // musl's `time_t` alias is marked deprecated in the libc crate (its width changed in musl
+    // 1.2); it is 64 bits on every target this builds for.
+    #[allow(deprecated)]
     let secs = now.as_secs() as libc::time_t;
     // SAFETY: localtime_r only writes the tm we hand it.
     let tm = unsafe {

@@ -29,7 +29,40 @@ pub fn go_server_bin() -> Option<PathBuf> {
     None
 }
 
+/// A loopback port nobody listens on, for a server to bind soon after.
+///
+/// Ports come from below the kernel's ephemeral range, so the local end of a test's own client
+/// connection can never take one between this probe and the server's bind, and each port is
+/// handed out once per test process, so two tests running in parallel never get the same one.
+/// The walk starts at an offset drawn from the process id and the clock, so test binaries run
+/// one after another do not reuse each other's ports while a killed server's socket lingers.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (base, span) = if low > 12000 {
+        (10000, low - 10000)
+    } else {
+        (61000, 4000)
+    };
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let seed = (std::process::id().wrapping_mul(7919) ^ nanos) % span;
+        let _ = NEXT.compare_exchange(u32::MAX, seed, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (base + n % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
