@@ -122,7 +122,8 @@ bench() {
     fi
     t1=$(server_ticks)
     grep 'first error' "$TMP/out" | sed "s/^/    $label$round: /"
-    echo "$label,$(awk -v t="$((t1 - t0))" -v h="$TICK" 'BEGIN {printf "%.2f", t/h}'),$(cat "$TMP/one.csv")" \
+    # one.csv is new for each run: rnats-bench's '#' header line, then the run's line.
+    echo "$label,$(awk -v t="$((t1 - t0))" -v h="$TICK" 'BEGIN {printf "%.2f", t/h}'),$(grep -v '^#' "$TMP/one.csv")" \
         >>"$TMP/$name.runs"
 }
 
