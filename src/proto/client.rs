@@ -219,6 +219,16 @@ impl Parser {
             let b = buf[i];
             match self.state {
                 State::Start => {
+                    // Fast path for the common operation: an upper-case `PUB ` goes straight to
+                    // its arguments, as the keyword automaton would after four steps.
+                    if buf.len() - i >= 4
+                        && &buf[i..i + 4] == b"PUB "
+                        && !self.limits.expect_connect
+                    {
+                        self.state = State::Blanks(Kw::Pub);
+                        i += 4;
+                        continue;
+                    }
                     let up = b.to_ascii_uppercase();
                     if self.limits.expect_connect && up != b'C' {
                         *pos = i;

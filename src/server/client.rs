@@ -184,6 +184,9 @@ pub struct ClientState {
     auth_method: AuthMethod,
     /// Publish permission answers by subject (bounded).
     pub_cache: HashMap<Box<[u8]>, bool>,
+    /// This worker's copy of `shared`'s permissions (set together), so a publish checks them
+    /// without taking the shared lock.
+    perms: Option<Arc<super::auth::Perms>>,
     /// The TLS session, once the plaintext INFO has gone out.
     pub tls: Option<Box<rustls::Connection>>,
     /// The credentials of the last CONNECT, to check the client again after a reload.
@@ -259,6 +262,7 @@ impl Conn {
                 user: String::new(),
                 auth_method: AuthMethod::None,
                 pub_cache: HashMap::new(),
+                perms: None,
                 tls: None,
                 creds: None,
                 account,
@@ -367,7 +371,7 @@ impl Conn {
         let auth = router.server.auth();
         if !auth.required {
             self.st.authed = true;
-            self.st.shared.set_perms(None);
+            self.st.set_perms(None);
         } else if self.st.creds.is_some() {
             self.st.authenticate(router);
         } else if let Some(g) = auth.guest() {
@@ -652,7 +656,7 @@ impl ClientState {
     /// Publish permissions, cached per subject; a reply to a received request may pass where
     /// the permissions alone would not (`allow_responses`).
     fn may_publish(&mut self, subject: &[u8]) -> bool {
-        let Some(perms) = self.shared.perms() else {
+        let Some(perms) = &self.perms else {
             return true;
         };
         let allowed = match self.pub_cache.get(subject) {
@@ -728,7 +732,7 @@ impl ClientState {
     pub fn assume(&mut self, id: Identity, router: &Router) {
         self.user = id.name;
         self.auth_method = id.method;
-        self.shared.set_perms(id.perms);
+        self.set_perms(id.perms);
         self.pub_cache.clear();
         let account = router
             .server
@@ -739,6 +743,11 @@ impl ClientState {
             self.remove_all_subs(&router.server);
             self.account = account;
         }
+    }
+
+    fn set_perms(&mut self, perms: Option<Arc<super::auth::Perms>>) {
+        self.perms = perms.clone();
+        self.shared.set_perms(perms);
     }
 
     fn auth_violation(&mut self, router: &mut Router) {
@@ -814,7 +823,7 @@ impl ClientState {
             self.send_err(router, "Invalid Subject");
             return;
         }
-        if let Some(perms) = self.shared.perms() {
+        if let Some(perms) = &self.perms {
             if !perms.can_subscribe(subj, queue) {
                 crate::error!(
                     "{} - cid:{} - Subscription Violation - User {:?}, Subject {:?}, SID {}",

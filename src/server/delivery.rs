@@ -15,6 +15,8 @@ use super::shared::{ClientShared, SubRef};
 
 /// Entries in each per-worker, per-account match cache.
 const CACHE_ENTRIES: usize = 4096;
+/// Receivers of one read buffer found by a scan before they are indexed in a map.
+const SCAN_STAGED: usize = 8;
 use super::Server;
 use crate::proto::client::Msg;
 use crate::proto::subject;
@@ -37,7 +39,7 @@ pub struct Router {
     /// Match caches by account id.
     caches: Vec<Option<MatchCache<SubRef>>>,
     staged: Vec<Staged>,
-    index: HashMap<u64, usize>,
+    index: HashMap<u64, usize, crate::sublist::SubjectHash>,
     spare: Vec<Vec<u8>>,
     auto_unsub: Vec<SubRef>,
     remote: Vec<Vec<usize>>,
@@ -61,7 +63,7 @@ impl Router {
             worker,
             caches: Vec::new(),
             staged: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             spare: Vec::new(),
             auto_unsub: Vec::new(),
             remote: vec![Vec::new(); nworkers],
@@ -81,7 +83,12 @@ impl Router {
     }
 
     fn slot(&mut self, client: &Arc<ClientShared>) -> usize {
-        if let Some(&i) = self.index.get(&client.cid) {
+        // A read buffer usually feeds a few receivers: scan them; index them only past that.
+        if self.staged.len() <= SCAN_STAGED {
+            if let Some(i) = self.staged.iter().position(|s| s.client.cid == client.cid) {
+                return i;
+            }
+        } else if let Some(&i) = self.index.get(&client.cid) {
             return i;
         }
         let i = self.staged.len();
@@ -92,7 +99,15 @@ impl Router {
             msgs: 0,
             bytes: 0,
         });
-        self.index.insert(client.cid, i);
+        if self.staged.len() > SCAN_STAGED {
+            if self.index.is_empty() {
+                for (k, st) in self.staged.iter().enumerate() {
+                    self.index.insert(st.client.cid, k);
+                }
+            } else {
+                self.index.insert(client.cid, i);
+            }
+        }
         i
     }
 
@@ -256,6 +271,9 @@ impl Router {
         to_peers: bool,
     ) -> usize {
         let m = self.lookup(account, msg.subject);
+        if m.is_empty() {
+            return 0;
+        }
         let mut delivered = 0;
         // Routes to forward to, and the queue groups each is to serve (by index into `peers`);
         // both are the router's scratch, kept between messages.
