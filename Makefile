@@ -51,7 +51,7 @@ bench-monitor:
 
 ## rnatsd vs nats-server, every scenario, a table against the goals; knobs PAIRS MSGS QUICK SCENARIOS README.
 .PHONY: bench
-bench:
+bench: static
 	CARGO="$(CARGO)" python3 tests/bench/bench.py
 
 ## Static and cross builds (issue 6). `make static`: a fully static, stripped x86_64 musl binary at

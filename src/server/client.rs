@@ -25,6 +25,8 @@ use crate::proto::{subject, x509};
 
 const READ_BUF_MIN: usize = 512;
 const READ_BUF_MAX: usize = 64 * 1024;
+/// A write buffer up to this size is kept between writes while the connection is busy.
+const WRITE_BUF_KEEP: usize = 1024 * 1024;
 /// Reads per readiness event before other connections get a turn.
 const READS_PER_TURN: usize = 16;
 
@@ -999,10 +1001,19 @@ impl ClientState {
                 Err(e) => return Err(e),
             }
         }
-        if self.writing.capacity() > READ_BUF_MAX {
+        if self.writing.capacity() > WRITE_BUF_KEEP {
             self.writing = Vec::new();
         }
         Ok(true)
+    }
+
+    /// Give back a large write buffer once the connection has gone quiet (called from the
+    /// ping timer; while busy the buffer is kept, so a stream does not reallocate it per write).
+    pub fn trim_buffers(&mut self) {
+        if self.woff >= self.writing.len() && self.writing.capacity() > READ_BUF_MAX {
+            self.writing = Vec::new();
+            self.woff = 0;
+        }
     }
 
     /// Through TLS: plaintext into the session (which holds a bounded amount), records out to

@@ -17,6 +17,11 @@ use super::shared::{ClientShared, SubRef};
 const CACHE_ENTRIES: usize = 4096;
 /// Receivers of one read buffer found by a scan before they are indexed in a map.
 const SCAN_STAGED: usize = 8;
+/// Staging buffers up to this capacity are kept for reuse, up to `SPARE_BYTES` in all per
+/// worker. (Freeing and reallocating the 64-200 KiB buffers of a busy stream costs page faults
+/// on every read buffer with allocators that return large blocks to the system, as musl's does.)
+const SPARE_BUF_MAX: usize = 1024 * 1024;
+const SPARE_BYTES: usize = 4 * 1024 * 1024;
 use super::Server;
 use crate::proto::client::Msg;
 use crate::proto::subject;
@@ -40,7 +45,10 @@ pub struct Router {
     caches: Vec<Option<MatchCache<SubRef>>>,
     staged: Vec<Staged>,
     index: HashMap<u64, usize, crate::sublist::SubjectHash>,
+    /// Emptied staging buffers kept for reuse, and their capacity in all (bounded by
+    /// `SPARE_BYTES`, so a burst's buffers are reused instead of freed and faulted in again).
     spare: Vec<Vec<u8>>,
+    spare_bytes: usize,
     auto_unsub: Vec<SubRef>,
     remote: Vec<Vec<usize>>,
     /// Tokens of this worker's clients that got bytes in the last commit.
@@ -65,6 +73,7 @@ impl Router {
             staged: Vec::new(),
             index: HashMap::default(),
             spare: Vec::new(),
+            spare_bytes: 0,
             auto_unsub: Vec::new(),
             remote: vec![Vec::new(); nworkers],
             local_flush: Vec::new(),
@@ -92,7 +101,13 @@ impl Router {
             return i;
         }
         let i = self.staged.len();
-        let buf = self.spare.pop().unwrap_or_default();
+        let buf = match self.spare.pop() {
+            Some(b) => {
+                self.spare_bytes -= b.capacity();
+                b
+            }
+            None => Vec::new(),
+        };
         self.staged.push(Staged {
             client: client.clone(),
             buf,
@@ -570,7 +585,13 @@ impl Router {
                 }
             }
             st.buf.clear();
-            if st.buf.capacity() <= 64 * 1024 && self.spare.len() < 64 {
+            let cap = st.buf.capacity();
+            if cap > 0
+                && cap <= SPARE_BUF_MAX
+                && self.spare_bytes + cap <= SPARE_BYTES
+                && self.spare.len() < 64
+            {
+                self.spare_bytes += cap;
                 self.spare.push(std::mem::take(&mut st.buf));
             }
         }

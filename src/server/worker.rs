@@ -520,6 +520,7 @@ impl Worker {
             return;
         };
         let st = &mut conn.st;
+        st.trim_buffers();
         let idle = now.duration_since(st.last_in);
         if idle < interval {
             crate::debug!(

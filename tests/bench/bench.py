@@ -30,7 +30,9 @@ Scenarios (SCENARIOS selects a comma list of these keys; default all):
   subs                peak RSS with 100,000 subscriptions (QUICK: 10,000; 100 connections x
                       1,000 SUBs over 1,000 distinct subjects: literals, `*` and `>` wildcards),
                       every SUB flushed with PING/PONG; also the growth per subscription
-Each RSS figure comes from a fresh server process.
+Each RSS figure comes from a fresh server process. When the static musl binary exists
+(`make static`; `make bench` builds it), the memory scenarios measure it as well, in rows of
+their own: a dynamically linked rnatsd maps the shared libc, most of its idle resident set.
 
 Knobs (environment, or make variables: `make bench PAIRS=5`):
   PAIRS     rounds per scenario (3; QUICK: 1)
@@ -95,10 +97,16 @@ TARGET = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target", "rel
 RNATSD = os.environ.get("RNATSD") or os.path.join(TARGET, "rnatsd")
 NATS_SERVER = os.environ.get("NATS_SERVER") or DEFAULT_NATS
 BENCH = os.environ.get("BENCH") or os.path.join(TARGET, "rnats-bench")
+# The static musl binary (`make static`), measured too in the memory scenarios when present:
+# it maps no shared libc, which is most of a dynamically linked rnatsd's idle resident set.
+STATIC = os.environ.get("STATIC") or os.path.join(
+    ROOT, os.environ.get("CARGO_TARGET_DIR") or "target", "x86_64-unknown-linux-musl", "release",
+    "rnatsd")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 SERVERS = ("A", "W", "G")
-NAMES = {"A": "rnatsd", "W": "rnatsd -w1", "G": "nats-server", "R": "roofline"}
+NAMES = {"A": "rnatsd", "W": "rnatsd -w1", "G": "nats-server", "R": "roofline",
+         "S": "rnatsd static"}
 
 # Throughput scenarios: key, label, rnats-bench flags, share of MSGS, metric, goal for A/G.
 THROUGHPUT = [
@@ -220,7 +228,8 @@ class Server:
             if self.kind == "G":
                 cmd = [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port)]
             else:
-                cmd = [RNATSD, "-a", "127.0.0.1", "-p", str(self.port)]
+                binary = STATIC if self.kind == "S" else RNATSD
+                cmd = [binary, "-a", "127.0.0.1", "-p", str(self.port)]
                 if self.kind == "W":
                     cmd += ["--workers", "1"]
             self.starts += 1
@@ -404,9 +413,10 @@ class Table:
                 self.missing.append((label, NAMES[k]))
             cells.append("failed" if v is None else fmt(v))
         ra = res.ratio(metric, "A") if ratios else None
-        rw = res.ratio(metric, "W") if ratios else None
+        rw = res.ratio(metric, "W") if ratios and "W" in kinds else None
         cells.append(f_ratio(ra) if ra is not None else ("—" if not ratios else "?"))
-        cells.append(f_ratio(rw) if rw is not None else ("—" if not ratios else "?"))
+        cells.append(f_ratio(rw) if rw is not None else
+                     ("—" if not ratios or "W" not in kinds else "?"))
         goals, mets = [], []
         if goal:
             op, x, text, how = goal
@@ -564,10 +574,19 @@ def rss(res, logdir, which, conns):
     tag = tags[which]
     subs_payload = b"".join(f"SUB {s} {i + 1}\r\n".encode()
                             for i, s in enumerate(subject_set(SUBJECTS)))
+    static = os.access(STATIC, os.X_OK)
     for rnd in range(PAIRS):
-        for kind in SERVERS:
+        for kind in SERVERS + (("S",) if static else ()):
             srv = Server(kind, logdir)
             socks = []
+            # The static binary's figures go in rows of their own ("...:static"), beside the
+            # same round's nats-server figure for the ratio.
+            put_kind, suffix = ("A", ":static") if kind == "S" else (kind, "")
+
+            def put(metric, value):
+                res.put(metric + suffix, put_kind, rnd, value)
+                if kind == "G" and static:
+                    res.put(metric + ":static", "G", rnd, value)
             rec = {"scenario": tag, "round": rnd + 1, "server": NAMES[kind], "attempt": 1}
             try:
                 srv.start()
@@ -575,7 +594,7 @@ def rss(res, logdir, which, conns):
                 base = vm_hwm_kb(srv.pid)
                 rec["hwm_idle_kb"] = base
                 if which == "idle":
-                    res.put("rss:idle", kind, rnd, base)
+                    put("rss:idle", base)
                     line = f_mb(base)
                 else:
                     n = conns if which == "conns" else SUB_CONNS
@@ -593,12 +612,12 @@ def rss(res, logdir, which, conns):
                     rec["hwm_kb"] = hwm
                     if which == "conns":
                         per = (hwm - base) / n
-                        res.put("rss:conn", kind, rnd, per)
+                        put("rss:conn", per)
                         line = f"{f_kbconn(per)} (peak {f_mb(base)} → {f_mb(hwm)})"
                     else:
                         per = (hwm - base) * 1024 / (n * SUBJECTS)
-                        res.put("rss:subs", kind, rnd, hwm)
-                        res.put("rss:persub", kind, rnd, per)
+                        put("rss:subs", hwm)
+                        put("rss:persub", per)
                         line = f"{f_mb(hwm)} ({f_bsub(per)} over the idle {f_mb(base)})"
                 rec["ok"] = True
                 say(f"[{tag}] pair {rnd + 1}/{PAIRS} {NAMES[kind]}: {line}")
@@ -776,16 +795,23 @@ def main():
         for p, name in PCTS:
             g = ("<=", P50_GOAL, f"≤ {P50_GOAL:.1f}×", "ratio") if p == "p50" else None
             t.add(f"req/rep 128 B latency {name}, {f_count(REQS)} reqs", "lat:" + p, f_us, goal=g)
-    if "idle" in keys:
-        t.add("peak RSS, idle", "rss:idle", f_mb,
-              goal=("<=", IDLE_GOAL_KB, "rnatsd ≤ 2.5 MB", "abs"))
-    if "conns" in keys:
-        t.add(f"RSS per idle connection, {conns} conns", "rss:conn", f_kbconn,
-              goal=("<=", CONN_GOAL, f"≤ {CONN_GOAL:.1f}×", "ratio"))
-    if "subs" in keys:
-        nsubs = SUB_CONNS * SUBJECTS
-        t.add(f"peak RSS, {nsubs:,} subs over {SUBJECTS:,} subjects", "rss:subs", f_mb)
-        t.add(f"RSS per subscription, {nsubs:,} subs", "rss:persub", f_bsub)
+    static = os.access(STATIC, os.X_OK)
+    for sfx, what in (("", ""), (":static", " (static musl binary)")):
+        if sfx and not static:
+            continue
+        kinds = ("A", "G") if sfx else SERVERS
+        if "idle" in keys:
+            t.add(f"peak RSS, idle{what}", "rss:idle" + sfx, f_mb,
+                  goal=("<=", IDLE_GOAL_KB, "rnatsd ≤ 2.5 MB", "abs"), kinds=kinds)
+        if "conns" in keys:
+            t.add(f"RSS per idle connection, {conns} conns{what}", "rss:conn" + sfx, f_kbconn,
+                  goal=("<=", CONN_GOAL, f"≤ {CONN_GOAL:.1f}×", "ratio"), kinds=kinds)
+        if "subs" in keys:
+            nsubs = SUB_CONNS * SUBJECTS
+            t.add(f"peak RSS, {nsubs:,} subs over {SUBJECTS:,} subjects{what}",
+                  "rss:subs" + sfx, f_mb, kinds=kinds)
+            t.add(f"RSS per subscription, {nsubs:,} subs{what}", "rss:persub" + sfx, f_bsub,
+                  kinds=kinds)
 
     table = t.markdown()
     elapsed = time.monotonic() - started
