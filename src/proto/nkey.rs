@@ -40,6 +40,11 @@ fn base32_decode(s: &[u8]) -> Option<Vec<u8>> {
             acc &= (1 << bits) - 1;
         }
     }
+    // A last character that completes no byte (a length of 1, 3 or 6 past a multiple of 8)
+    // is corrupt input, as Go's decoder says; found by the `nkey` fuzz target.
+    if bits >= 5 {
+        return None;
+    }
     Some(out)
 }
 
@@ -137,6 +142,15 @@ pub fn verify(key: &str, nonce: &[u8], sig: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_key_with_a_character_too_many_is_refused() {
+        let k = "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4";
+        assert!(decode_user_key(k).is_some());
+        assert!(decode_user_key(&format!("{k}G")).is_none());
+        assert!(decode_user_key(&format!("{k}A")).is_none());
+        assert!(decode_user_key(&k[..55]).is_none());
+    }
     use ring::signature::{Ed25519KeyPair, KeyPair};
 
     #[test]
