@@ -348,6 +348,10 @@ pub struct MatchCache<T> {
     generation: Arc<AtomicU64>,
     seen: u64,
     map: HashMap<Box<[u8]>, Arc<Matches<T>>, SubjectHash>,
+    /// The last subject answered and its result: a publisher streaming on one subject is
+    /// answered by one compare, without hashing (valid for the same generation as the map).
+    last_key: Vec<u8>,
+    last: Option<Arc<Matches<T>>>,
     bound: usize,
     pub hits: u64,
     pub misses: u64,
@@ -362,6 +366,8 @@ impl<T: Clone + PartialEq> MatchCache<T> {
             generation,
             seen: 0,
             map: HashMap::with_hasher(SubjectHash::new()),
+            last_key: Vec::new(),
+            last: None,
             bound: bound.max(1),
             hits: 0,
             misses: 0,
@@ -372,25 +378,48 @@ impl<T: Clone + PartialEq> MatchCache<T> {
 
     /// The cached result for `subj`, if the sublist has not changed since it was stored.
     pub fn get(&mut self, subj: &[u8]) -> Option<Arc<Matches<T>>> {
+        self.get_ref(subj).cloned()
+    }
+
+    /// As [`get`](Self::get), lent rather than shared: a hit on the last subject touches no
+    /// reference count. A hit becomes the last result ([`last`](Self::last)).
+    pub fn get_ref(&mut self, subj: &[u8]) -> Option<&Arc<Matches<T>>> {
         let g = self.generation.load(Ordering::Acquire);
         if g != self.seen {
             self.map.clear();
+            self.last = None;
             self.fanout_sum = 0;
             self.fanout_max = 0;
             self.seen = g;
             self.misses += 1;
             return None;
         }
-        match self.map.get(subj) {
+        if self.last.is_some() && self.last_key == subj {
+            self.hits += 1;
+            return self.last.as_ref();
+        }
+        match self.map.get(subj).cloned() {
             Some(m) => {
                 self.hits += 1;
-                Some(m.clone())
+                self.remember(subj, m);
+                self.last.as_ref()
             }
             None => {
                 self.misses += 1;
                 None
             }
         }
+    }
+
+    /// The result of the last hit or store.
+    pub fn last(&self) -> Option<&Arc<Matches<T>>> {
+        self.last.as_ref()
+    }
+
+    fn remember(&mut self, subj: &[u8], m: Arc<Matches<T>>) {
+        self.last_key.clear();
+        self.last_key.extend_from_slice(subj);
+        self.last = Some(m);
     }
 
     /// Store a result computed at generation `generation` (read before matching, under the lock).
@@ -415,6 +444,7 @@ impl<T: Clone + PartialEq> MatchCache<T> {
             (self.fanout_sum, self.fanout_max) = (sum, max);
         }
         let f = m.fanout() as u64;
+        self.remember(subj, m.clone());
         if let Some(old) = self.map.insert(subj.into(), m) {
             self.fanout_sum -= old.fanout() as u64;
         }

@@ -60,6 +60,8 @@ pub struct Router {
     /// Scratch for forwarding to routes (kept so forwarding allocates nothing per message).
     scratch_peers: Vec<Arc<ClientShared>>,
     scratch_queues: Vec<(usize, Arc<[u8]>)>,
+    /// The last match computed outside the cache.
+    fresh: Option<Arc<Matches<SubRef>>>,
     rng: u64,
 }
 
@@ -81,6 +83,7 @@ impl Router {
             route_peer: None,
             scratch_peers: Vec::new(),
             scratch_queues: Vec::new(),
+            fresh: None,
             rng: seed() ^ ((worker as u64 + 1) << 17),
         }
     }
@@ -135,13 +138,19 @@ impl Router {
 
     /// Subscribers of `subject` in `account`, from the cache when its sublist has not changed.
     pub fn lookup(&mut self, account: &Account, subject: &[u8]) -> Arc<Matches<SubRef>> {
+        self.lookup_ref(account, subject).clone()
+    }
+
+    /// As [`lookup`](Self::lookup), lent: a publisher streaming on one subject is answered
+    /// without touching a reference count (and nobody listening costs no atomic at all).
+    fn lookup_ref(&mut self, account: &Account, subject: &[u8]) -> &Arc<Matches<SubRef>> {
         if self.caches.len() <= account.id {
             self.caches.resize_with(account.id + 1, || None);
         }
         let cache = self.caches[account.id]
             .get_or_insert_with(|| MatchCache::new(account.generation.clone(), CACHE_ENTRIES));
-        if let Some(m) = cache.get(subject) {
-            return m;
+        if cache.get_ref(subject).is_some() {
+            return cache.last().expect("a hit is the last result");
         }
         let (generation, m) = {
             let sl = account.sublist.read().unwrap_or_else(|e| e.into_inner());
@@ -151,7 +160,8 @@ impl Router {
             )
         };
         cache.put(subject, generation, m.clone());
-        m
+        // Kept here too: the cache refuses a result when the sublist changed meanwhile.
+        self.fresh.insert(m)
     }
 
     /// Deliver `msg` from `from` (whose `echo` option says whether it hears itself). Returns how
@@ -285,10 +295,13 @@ impl Router {
         msg: &Msg<'_>,
         to_peers: bool,
     ) -> usize {
-        let m = self.lookup(account, msg.subject);
-        if m.is_empty() {
-            return 0;
-        }
+        let m = {
+            let m = self.lookup_ref(account, msg.subject);
+            if m.is_empty() {
+                return 0;
+            }
+            m.clone()
+        };
         let mut delivered = 0;
         // Routes to forward to, and the queue groups each is to serve (by index into `peers`);
         // both are the router's scratch, kept between messages.
