@@ -62,13 +62,18 @@ pub struct Router {
     scratch_queues: Vec<(usize, Arc<[u8]>)>,
     /// The last match computed outside the cache.
     fresh: Option<Arc<Matches<SubRef>>>,
+    /// `max_pending` of the options in force (refreshed on reload), so a commit reads no
+    /// shared lock.
+    pub max_pending: usize,
     rng: u64,
 }
 
 impl Router {
     pub fn new(server: Arc<Server>, worker: usize) -> Router {
         let nworkers = server.workers.len();
+        let max_pending = server.opts().max_pending;
         Router {
+            max_pending,
             server,
             worker,
             caches: Vec::new(),
@@ -558,7 +563,7 @@ impl Router {
     /// Hand every staged buffer to its client: one lock per client, one wake per other worker.
     /// Afterwards `local_flush` lists this worker's clients that have bytes to write.
     pub fn commit(&mut self) {
-        let max_pending = self.server.opts().max_pending;
+        let max_pending = self.max_pending;
         for mut st in self.staged.drain(..) {
             let c = &st.client;
             let len = st.buf.len();
@@ -583,7 +588,7 @@ impl Router {
                 };
                 if appended {
                     c.stats.add_out(st.msgs, st.bytes);
-                    self.server.stats.add_out(st.msgs, st.bytes);
+                    self.server.stats.of(self.worker).add_out(st.msgs, st.bytes);
                     if self.congested.is_none()
                         && c.pending.load(Ordering::Relaxed)
                             > super::worker::high_water(c, max_pending)

@@ -27,7 +27,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use serde::Serialize;
 
 use crate::conf::{Options, COMPAT_VERSION, VERSION};
-use shared::{ClientShared, Counters};
+use shared::ClientShared;
 
 /// Errors that stop the server from starting.
 #[derive(Debug)]
@@ -145,7 +145,7 @@ pub struct Server {
     pub addr: SocketAddr,
     pub accounts: account::Accounts,
     pub workers: Vec<WorkerHandle>,
-    pub stats: Counters,
+    pub stats: shared::WorkerCounters,
     pub slow_consumers: AtomicU64,
     pub next_cid: AtomicU64,
     pub num_clients: AtomicUsize,
@@ -571,7 +571,7 @@ pub fn start_with(
         addr,
         accounts: account::Accounts::new(&opts.accounts),
         workers: handles,
-        stats: Counters::default(),
+        stats: shared::WorkerCounters::new(nworkers),
         slow_consumers: AtomicU64::new(0),
         next_cid: AtomicU64::new(1),
         num_clients: AtomicUsize::new(0),

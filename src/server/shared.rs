@@ -27,6 +27,37 @@ pub struct Counters {
     pub out_bytes: AtomicU64,
 }
 
+/// Counters on a cache line of their own, so workers that each update theirs on every read
+/// buffer do not take the line from one another.
+#[derive(Default)]
+#[repr(align(128))]
+pub struct PaddedCounters(pub Counters);
+
+/// Server-wide totals, kept per worker and summed when read.
+#[derive(Default)]
+pub struct WorkerCounters(Vec<PaddedCounters>);
+
+impl WorkerCounters {
+    pub fn new(workers: usize) -> Self {
+        WorkerCounters((0..workers.max(1)).map(|_| PaddedCounters::default()).collect())
+    }
+
+    /// The counters worker `w` adds to.
+    pub fn of(&self, w: usize) -> &Counters {
+        &self.0[w % self.0.len()].0
+    }
+
+    pub fn snapshot(&self) -> [u64; 4] {
+        let mut t = [0u64; 4];
+        for c in &self.0 {
+            for (t, v) in t.iter_mut().zip(c.0.snapshot()) {
+                *t += v;
+            }
+        }
+        t
+    }
+}
+
 impl Counters {
     pub fn add_in(&self, msgs: u64, bytes: u64) {
         self.in_msgs.fetch_add(msgs, Ordering::Relaxed);

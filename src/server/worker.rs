@@ -151,7 +151,7 @@ impl Worker {
     /// Producers whose destination has drained to half its high-water mark (or closed, or a
     /// client that kept them waiting too long) are read again.
     fn release_stalled(&mut self) {
-        let max_pending = self.server.opts().max_pending;
+        let max_pending = self.router.max_pending;
         let mut i = 0;
         while i < self.stalled.len() {
             let st = &self.stalled[i];
@@ -257,6 +257,7 @@ impl Worker {
     /// New options are in force: refresh every connection, and check each client against the
     /// (possibly new) authorization, closing those it no longer admits.
     fn reload(&mut self) {
+        self.router.max_pending = self.server.opts().max_pending;
         for slot in 0..self.conns.len() {
             let Some(conn) = self.conns[slot].as_mut() else {
                 continue;
