@@ -301,6 +301,13 @@ impl Conn {
             if let Some(r) = self.st.close {
                 return ReadState::Close(r);
             }
+            // Hand this read's output over now: staging stays one read buffer's worth (reused
+            // buffers, never grown across a whole turn), receivers start writing sooner, and a
+            // congested receiver stops this producer after one buffer, not a turn's worth.
+            router.commit();
+            if router.congested.is_some() {
+                return ReadState::More;
+            }
             self.resize_read_buffer(n);
         }
         ReadState::More
@@ -964,11 +971,7 @@ impl ClientState {
         self.writing.clear();
         self.woff = 0;
         let mut out = self.shared.out.lock().unwrap_or_else(|e| e.into_inner());
-        if out.buf.is_empty() {
-            return false;
-        }
-        std::mem::swap(&mut out.buf, &mut self.writing);
-        true
+        out.take(&mut self.writing)
     }
 
     fn wrote(&mut self, n: usize) {
@@ -1014,6 +1017,11 @@ impl ClientState {
             self.writing = Vec::new();
             self.woff = 0;
         }
+        self.shared
+            .out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .trim();
     }
 
     /// Through TLS: plaintext into the session (which holds a bounded amount), records out to

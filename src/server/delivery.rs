@@ -577,11 +577,7 @@ impl Router {
                         c.slow_consumer.store(true, Ordering::Release);
                         false
                     } else {
-                        if out.buf.is_empty() {
-                            std::mem::swap(&mut out.buf, &mut st.buf);
-                        } else {
-                            out.buf.extend_from_slice(&st.buf);
-                        }
+                        out.append_batch(&mut st.buf);
                         c.pending.fetch_add(len, Ordering::AcqRel);
                         true
                     }

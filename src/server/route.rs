@@ -484,7 +484,7 @@ pub fn send(server: &Server, to: &ClientShared, bytes: &[u8]) {
         if out.closed {
             return;
         }
-        out.buf.extend_from_slice(bytes);
+        out.append(bytes);
     }
     to.pending.fetch_add(bytes.len(), Ordering::AcqRel);
     if !to.flush_queued.swap(true, Ordering::AcqRel) {

@@ -9,12 +9,93 @@ use std::time::{Duration, SystemTime};
 
 use super::auth::{Perms, Replies};
 
-/// Bytes waiting to be written to one client.
+/// Bytes waiting to be written to one client: a queue of chunks, oldest first, the last one
+/// open for appending. A producer's batch becomes a chunk of its own when the open one is big
+/// already, so pending output never grows one buffer by reallocation (which, with allocators
+/// that map large blocks, faults in fresh pages on every step), and the writer's emptied
+/// buffer comes back as the next chunk's space.
 #[derive(Default)]
 pub struct Outbound {
-    pub buf: Vec<u8>,
+    /// The open chunk (newest bytes).
+    buf: Vec<u8>,
+    /// Older chunks, oldest first.
+    full: std::collections::VecDeque<Vec<u8>>,
+    /// Emptied buffers the writer gave back, handed to producers for their next batch, so a
+    /// stream circulates the same few buffers instead of allocating (at most `FREE` of them,
+    /// each at most `FREE_MAX`; dropped when the connection goes quiet, see `trim`).
+    free: Vec<Vec<u8>>,
     /// Set once the connection is closing: producers drop their bytes instead of appending.
     pub closed: bool,
+}
+
+/// The open chunk takes appends up to this size; past it a new chunk starts.
+const CHUNK: usize = 64 * 1024;
+const FREE: usize = 4;
+const FREE_MAX: usize = 4 * CHUNK;
+
+impl Outbound {
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty() && self.full.is_empty()
+    }
+
+    /// Append a copy of `bytes`.
+    pub fn append(&mut self, bytes: &[u8]) {
+        if self.buf.len() >= CHUNK {
+            self.seal();
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Append the whole of `batch`, taking its buffer when it can (a chunk of its own) and
+    /// leaving in `batch` an empty buffer to reuse, if there is one.
+    pub fn append_batch(&mut self, batch: &mut Vec<u8>) {
+        if self.buf.is_empty() {
+            std::mem::swap(&mut self.buf, batch);
+        } else if self.buf.len() + batch.len() <= CHUNK
+            && self.buf.capacity() - self.buf.len() >= batch.len()
+        {
+            self.buf.extend_from_slice(batch);
+            batch.clear();
+            return;
+        } else {
+            self.full.push_back(std::mem::replace(&mut self.buf, std::mem::take(batch)));
+        }
+        if batch.capacity() == 0 {
+            if let Some(b) = self.free.pop() {
+                *batch = b;
+            }
+        }
+    }
+
+    /// Close the open chunk; the next one starts in a free buffer.
+    fn seal(&mut self) {
+        let next = self.free.pop().unwrap_or_default();
+        self.full.push_back(std::mem::replace(&mut self.buf, next));
+    }
+
+    /// Drop the free buffers (the connection has gone quiet).
+    pub fn trim(&mut self) {
+        self.free = Vec::new();
+    }
+
+    /// The writer's turn: swap the oldest pending chunk into `writing` (which is empty; its
+    /// buffer is kept for reuse). False when nothing is pending.
+    pub fn take(&mut self, writing: &mut Vec<u8>) -> bool {
+        match self.full.pop_front() {
+            Some(chunk) => {
+                let old = std::mem::replace(writing, chunk);
+                if old.capacity() > 0 && old.capacity() <= FREE_MAX && self.free.len() < FREE {
+                    self.free.push(old);
+                }
+                true
+            }
+            None if self.buf.is_empty() => false,
+            None => {
+                std::mem::swap(&mut self.buf, writing);
+                true
+            }
+        }
+    }
 }
 
 /// Per-connection counters, in nats-server's sense: `in_*` what the client published, `out_*`
@@ -339,5 +420,49 @@ impl std::ops::Deref for SubRef {
     type Target = Subscription;
     fn deref(&self) -> &Subscription {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod outbound_tests {
+    use super::*;
+
+    /// Whatever mix of copies and handed-over batches goes in, the writer takes the same bytes
+    /// out, in order, and nothing is left behind.
+    #[test]
+    fn chunks_come_out_in_order() {
+        let mut out = Outbound::default();
+        let mut want = Vec::new();
+        let mut got = Vec::new();
+        let mut writing = Vec::new();
+        let mut seed = 7u32;
+        for round in 0..2000u32 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let len = (seed >> 8) as usize % (3 * CHUNK / 2);
+            let bytes: Vec<u8> = (0..len).map(|i| (round as usize + i) as u8).collect();
+            want.extend_from_slice(&bytes);
+            if seed & 1 == 0 {
+                out.append(&bytes);
+            } else {
+                let mut batch = bytes;
+                out.append_batch(&mut batch);
+                assert!(batch.is_empty());
+            }
+            // The writer drains now and then, not every round.
+            if seed & 6 == 0 {
+                while out.take(&mut writing) {
+                    got.extend_from_slice(&writing);
+                    writing.clear();
+                }
+                assert!(out.is_empty());
+            }
+        }
+        while out.take(&mut writing) {
+            got.extend_from_slice(&writing);
+            writing.clear();
+        }
+        assert!(out.is_empty());
+        assert_eq!(got.len(), want.len());
+        assert!(got == want);
     }
 }
