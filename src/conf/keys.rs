@@ -200,8 +200,10 @@ fn count(v: &Value, key: &str) -> Result<usize, String> {
 /// A timeout in seconds, integer or fractional (`timeout: 0.5`), as nats-server's blocks take it.
 pub(super) fn seconds(v: &Value, key: &str) -> Result<Duration, String> {
     match v.kind {
-        Kind::Int(n) if n >= 0 => Ok(Duration::from_secs(n as u64)),
-        Kind::Float(f) if f >= 0.0 && f.is_finite() => Ok(Duration::from_secs_f64(f)),
+        Kind::Int(n) => super::duration_from_secs(n as f64)
+            .ok_or_else(|| format!("{}: \"{}\" must be a number of seconds", v.at, key)),
+        Kind::Float(f) => super::duration_from_secs(f)
+            .ok_or_else(|| format!("{}: \"{}\" must be a number of seconds", v.at, key)),
         _ => Err(format!("{}: \"{}\" must be a number of seconds", v.at, key)),
     }
 }
@@ -271,7 +273,8 @@ fn duration(v: &Value, key: &str, warnings: &mut Vec<String>) -> Result<Duration
                 "{}: invalid use of field \"{}\": {} should be converted to a duration",
                 v.at, key, key
             ));
-            Ok(Duration::from_secs(*n as u64))
+            super::duration_from_secs(*n as f64)
+                .ok_or_else(|| format!("{}: error parsing {}: invalid duration {}", v.at, key, n))
         }
         _ => Err(wrong(v, key, "a duration string such as \"2m\"")),
     }
@@ -281,6 +284,24 @@ fn duration(v: &Value, key: &str, warnings: &mut Vec<String>) -> Result<Duration
 mod tests {
     use super::*;
     use crate::conf::file::load_str;
+
+    /// Durations beyond what Go can hold are refused, not overflowed (a panic found by the
+    /// conf_parser fuzz target: `ping_interval: "2555…5551m"`).
+    #[test]
+    fn huge_durations_are_errors() {
+        for conf in [
+            "ping_interval: \"25555555555555555555555555555555555551m\"",
+            "ping_interval: 9223372036854775807",
+            "write_deadline: \"3000000h\"",
+            "authorization { timeout: 100000000000000000000.5 }",
+            "authorization { timeout: 9223372036854775807 }",
+        ] {
+            assert!(!apply_text(conf).1.errors.is_empty(), "{conf}");
+        }
+        let (o, r) = apply_text("ping_interval: \"2000000h\"");
+        assert!(r.errors.is_empty(), "{r:?}");
+        assert_eq!(o.ping_interval, Duration::from_secs(7_200_000_000));
+    }
     use std::path::Path;
 
     fn apply_text(text: &str) -> (Options, Report) {

@@ -150,7 +150,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         return None;
     }
     if let Ok(secs) = s.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return duration_from_secs(secs as f64);
     }
     if s == "0" {
         return Some(Duration::ZERO);
@@ -179,7 +179,20 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         };
         total += num * scale;
     }
-    Some(Duration::from_secs_f64(total))
+    duration_from_secs(total)
+}
+
+/// The longest duration Go can hold (2^63 - 1 nanoseconds, about 292 years); longer ones are
+/// refused, as Go's ParseDuration refuses them, instead of overflowing later.
+const MAX_DURATION_SECS: f64 = 9_223_372_036.854_775;
+
+/// `secs` seconds as a duration, if it is a number of seconds Go's durations can hold.
+pub fn duration_from_secs(secs: f64) -> Option<Duration> {
+    if secs.is_finite() && (0.0..=MAX_DURATION_SECS).contains(&secs) {
+        Some(Duration::from_secs_f64(secs))
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
