@@ -67,6 +67,12 @@ for t in "${targets[@]}"; do
         -print_final_stats=1
         -artifact_prefix="$here/artifacts/$t/"
     )
+    # FUZZ_SEED: libFuzzer's random seed. CI fixes it (`make fuzz-ci`), so a run on a given
+    # commit tries the same inputs in the same order and its verdict does not depend on luck;
+    # `make fuzz` leaves it random, to explore.
+    if [ -n "${FUZZ_SEED:-}" ]; then
+        args+=(-seed="$FUZZ_SEED")
+    fi
     if [ -f "$here/$t.dict" ]; then
         args+=(-dict="$here/$t.dict")
     fi

@@ -636,11 +636,7 @@ impl Worker {
         }
         let st = &mut conn.st;
         st.remove_all_subs(&self.server);
-        let _ = self.poll.registry().deregister(&mut st.sock);
-        let _ = st.sock.shutdown(std::net::Shutdown::Both);
-        if conn.route.is_none() {
-            self.server.unregister_client(st.cid());
-        }
+        // Logged before the socket closes, so whoever sees the close finds the line written.
         if conn.route.is_some() {
             crate::notice!(
                 "{} - rid:{} - Router connection closed: {}",
@@ -655,6 +651,11 @@ impl Worker {
                 st.cid(),
                 reason.as_str()
             );
+        }
+        let _ = self.poll.registry().deregister(&mut st.sock);
+        let _ = st.sock.shutdown(std::net::Shutdown::Both);
+        if conn.route.is_none() {
+            self.server.unregister_client(st.cid());
         }
         self.free.push(slot);
     }
