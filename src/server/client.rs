@@ -426,7 +426,11 @@ impl ClientState {
         }
         if self.in_msgs > 0 {
             self.shared.stats.add_in(self.in_msgs, self.in_bytes);
-            router.server.stats.of(router.worker).add_in(self.in_msgs, self.in_bytes);
+            router
+                .server
+                .stats
+                .of(router.worker)
+                .add_in(self.in_msgs, self.in_bytes);
             self.in_msgs = 0;
             self.in_bytes = 0;
         }

@@ -58,7 +58,8 @@ impl Outbound {
             batch.clear();
             return;
         } else {
-            self.full.push_back(std::mem::replace(&mut self.buf, std::mem::take(batch)));
+            self.full
+                .push_back(std::mem::replace(&mut self.buf, std::mem::take(batch)));
         }
         if batch.capacity() == 0 {
             if let Some(b) = self.free.pop() {
@@ -120,7 +121,11 @@ pub struct WorkerCounters(Vec<PaddedCounters>);
 
 impl WorkerCounters {
     pub fn new(workers: usize) -> Self {
-        WorkerCounters((0..workers.max(1)).map(|_| PaddedCounters::default()).collect())
+        WorkerCounters(
+            (0..workers.max(1))
+                .map(|_| PaddedCounters::default())
+                .collect(),
+        )
     }
 
     /// The counters worker `w` adds to.
