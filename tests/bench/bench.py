@@ -24,6 +24,11 @@ Scenarios (SCENARIOS selects a comma list of these keys; default all):
                       messages delivered
   queue               1 publisher, queue group of 4 subscribers, 128 B
   reqrep              request/reply latency, 128 B: p50 p90 p99 p99.9
+  c1to1 c1to4         across a 2-server cluster (issue 5): the publisher on one server, the
+                      subscribers on the other (`--sub-server`, each waits until its interest
+                      has crossed the route), 128 B, msgs/s; rnatsd+rnatsd against
+                      nats-server+nats-server (no -w1 column), and both servers' CPU seconds
+                      per million delivered
   idle                peak RSS (VmHWM) of a freshly started server
   conns               peak RSS with CONNS idle client connections (CONNECT + PING/PONG each):
                       (HWM with them - HWM before them) / CONNS per connection
@@ -119,8 +124,16 @@ THROUGHPUT = [
     ("queue", "queue 1→4 128 B", dict(pub=1, sub=4, size=128, queue=True), 1, "msgs", None),
 ]
 CPU_SCENARIOS = ("1to1", "1to4")
+# Across a 2-server cluster: key, label, flags, share of MSGS. Publisher on one server,
+# subscribers on the other; only rnatsd pairs (A) and nats-server pairs (G).
+CLUSTER = [
+    ("c1to1", "cluster 1→1 128 B", dict(pub=1, sub=1, size=128), 1),
+    ("c1to4", "cluster fan-out 1→4 128 B", dict(pub=1, sub=4, size=128), 0.5),
+]
+CLUSTER_KINDS = ("A", "G")
 PCTS = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"))
-ALL_KEYS = [t[0] for t in THROUGHPUT] + ["reqrep", "idle", "conns", "subs"]
+ALL_KEYS = ([t[0] for t in THROUGHPUT] + ["reqrep"] + [c[0] for c in CLUSTER]
+            + ["idle", "conns", "subs"])
 
 W_GOAL = 1.0  # rnatsd --workers 1 against nats-server, every throughput scenario
 CPU_GOAL = 0.6
@@ -173,7 +186,9 @@ def cpu_seconds(pid):
 
 
 def proc_cpu(server):
-    """The server's CPU seconds so far, or None when it has gone."""
+    """The server's CPU seconds so far (a cluster pair's: both), or None when it has gone."""
+    if isinstance(server, ClusterPair):
+        return server.cpu()
     try:
         return cpu_seconds(server.pid) if server.alive() else None
     except (OSError, ValueError, IndexError):
@@ -199,9 +214,11 @@ def free_port():
 class Server:
     """One server process on a loopback port."""
 
-    def __init__(self, kind, logdir):
+    def __init__(self, kind, logdir, tag=""):
         self.kind = kind
         self.logdir = logdir
+        self.tag = tag  # log file name part, for servers of a cluster
+        self.extra = lambda: []  # more arguments, asked for at every start
         self.proc = None
         self.port = None
         self.starts = 0
@@ -232,8 +249,10 @@ class Server:
                 cmd = [binary, "-a", "127.0.0.1", "-p", str(self.port)]
                 if self.kind == "W":
                     cmd += ["--workers", "1"]
+            cmd += self.extra()
             self.starts += 1
-            log = open(os.path.join(self.logdir, f"{self.kind}-{self.starts}.log"), "wb")
+            log = open(os.path.join(self.logdir, f"{self.kind}{self.tag}-{self.starts}.log"),
+                       "wb")
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT)
             log.close()
@@ -271,9 +290,11 @@ class Server:
 # ---------------------------------------------------------------- load generator
 
 
-def bench_cmd(subject, flags, msgs, server=None, roofline=False):
+def bench_cmd(subject, flags, msgs, server=None, roofline=False, sub_server=None):
     cmd = [BENCH, subject, "--pub", str(flags.get("pub", 1)), "--sub", str(flags.get("sub", 0)),
            "--msgs", str(msgs), "--size", str(flags.get("size", 128))]
+    if sub_server is not None:
+        cmd += ["--sub-server", sub_server.url]
     for f in ("queue", "request", "reply"):
         if flags.get(f):
             cmd.append("--" + f)
@@ -537,6 +558,68 @@ def reqrep(res, servers):
                 + " ".join(f"{n} {f_us(float(lat[p]))}" for p, n in PCTS if lat.get(p) is not None))
 
 
+class ClusterPair:
+    """Two servers of one kind meshed by a route: `seed` listens for routes, `peer` dials it.
+    Both are restarted together when either has died (the route ports change with them)."""
+
+    def __init__(self, kind, logdir):
+        self.kind = kind
+        self.logdir = logdir
+        self.seed = Server(kind, logdir, ".seed")
+        self.peer = Server(kind, logdir, ".peer")
+        self.route_ports = (None, None)
+        self.seed.extra = lambda: ["--cluster_name", "bench", "--cluster",
+                                   f"nats://127.0.0.1:{self.route_ports[0]}"]
+        self.peer.extra = lambda: ["--cluster_name", "bench", "--cluster",
+                                   f"nats://127.0.0.1:{self.route_ports[1]}",
+                                   "--routes", f"nats://127.0.0.1:{self.route_ports[0]}"]
+
+    @property
+    def name(self):
+        return NAMES[self.kind] + " pair"
+
+    def alive(self):
+        return self.seed.alive() and self.peer.alive()
+
+    def start(self):
+        self.stop()
+        self.route_ports = (free_port(), free_port())
+        self.seed.start()
+        self.peer.start()
+
+    def stop(self):
+        self.seed.stop()
+        self.peer.stop()
+
+    def cpu(self):
+        a, b = proc_cpu(self.seed), proc_cpu(self.peer)
+        return None if a is None or b is None else a + b
+
+
+def cluster_throughput(res, pairs, key, label, flags, share, msgs_base):
+    msgs = max(1, int(msgs_base * share))
+    for rnd in range(PAIRS):
+        for kind in CLUSTER_KINDS:
+            pair = pairs[kind]
+            out, cpu = measured_run(
+                res, pair,
+                lambda: bench_cmd(f"bench.{key}", flags, msgs, server=pair.seed,
+                                  sub_server=pair.peer),
+                label, rnd, kind, True)
+            if out is None:
+                continue
+            v = float(out["msgs_per_sec"])
+            res.put(key, kind, rnd, v)
+            line = f_msgs(v)
+            delivered = float(out.get("delivered") or 0)
+            if cpu is not None and delivered > 0:
+                per_m = cpu / (delivered / 1e6)
+                res.put("cpu:" + key, kind, rnd, per_m)
+                line += f", both servers {f_cpu(per_m)}"
+            say(f"[{label}] pair {rnd + 1}/{PAIRS} {NAMES[kind]}: {line}")
+    return msgs
+
+
 def open_client(port, payload=b""):
     """A quiet client: CONNECT, optional payload, PING; returns once the PONG is in."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -762,6 +845,21 @@ def main():
                 reqrep(res, servers)
             for s in servers.values():
                 s.stop()
+        if any(k in keys for k in [c[0] for c in CLUSTER]):
+            for k in CLUSTER_KINDS:
+                servers["cluster:" + k] = ClusterPair(k, outdir)
+                try:
+                    servers["cluster:" + k].start()
+                except RuntimeError as e:
+                    say(f"bench: {e}")
+                    return 2
+            for key, label, flags, share in CLUSTER:
+                if key in keys:
+                    msgs_used[key] = cluster_throughput(
+                        res, {k: servers["cluster:" + k] for k in CLUSTER_KINDS}, key, label,
+                        flags, share, MSGS)
+            for k in CLUSTER_KINDS:
+                servers["cluster:" + k].stop()
         for which in ("idle", "conns", "subs"):
             if which in keys:
                 rss(res, outdir, which, conns)
@@ -795,6 +893,12 @@ def main():
         for p, name in PCTS:
             g = ("<=", P50_GOAL, f"≤ {P50_GOAL:.1f}×", "ratio") if p == "p50" else None
             t.add(f"req/rep 128 B latency {name}, {f_count(REQS)} reqs", "lat:" + p, f_us, goal=g)
+    for key, label, _, _ in CLUSTER:
+        if key in keys:
+            t.add(f"{label}, 2-server cluster, {f_count(msgs_used[key])} msgs", key, f_msgs,
+                  kinds=CLUSTER_KINDS)
+            t.add(f"CPU of both servers per M delivered, {label}", "cpu:" + key, f_cpu,
+                  kinds=CLUSTER_KINDS)
     static = os.access(STATIC, os.X_OK)
     for sfx, what in (("", ""), (":static", " (static musl binary)")):
         if sfx and not static:
