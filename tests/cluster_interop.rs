@@ -1213,7 +1213,7 @@ fn go_seed_rnatsd_joins() {
     let (rc, gc) = (free_port(), free_port());
     let mut g = node(Some(&go), gc, &[], Some("interop"), true, &[]);
     let pre = pre_route_interest(&g);
-    let mut r = node(None, rc, &[gc], Some("interop"), false, &[]);
+    let mut r = node(None, rc, &[gc], Some("interop"), true, &[]);
     r.wait_routes_created(1);
     g.wait_routes_created(1);
     check_go_routez(&g, &r, false);
@@ -1222,9 +1222,38 @@ fn go_seed_rnatsd_joins() {
     pre.check(&r);
     exercise_pair(&r, &g);
     check_go_routez(&g, &r, false);
+    varz_counts_route_traffic(&g);
+    varz_counts_route_traffic(&r);
     check_one_stable_route(&mut r);
     g.assert_alive();
     assert!(!g.sp.log_text().contains(CLOSED), "{}", g.sp.log_text());
+}
+
+/// /varz `in_msgs`/`in_bytes` include what came in over routes as well as from clients, as
+/// nats-server counts them.
+fn varz_counts_route_traffic(n: &Node) {
+    let routes = n.routez("");
+    let (mut msgs, mut bytes) = (0, 0);
+    for r in routes["routes"].as_array().expect("routes") {
+        msgs += r["in_msgs"].as_u64().unwrap();
+        bytes += r["in_bytes"].as_u64().unwrap();
+    }
+    assert!(msgs > 0, "no routed messages counted: {routes:#}");
+    // And what clients (open or gone) published here.
+    let port = n.http.unwrap();
+    let c = http_json(port, "/connz?state=any&limit=100000");
+    for x in c["connections"].as_array().expect("connections") {
+        msgs += x["in_msgs"].as_u64().unwrap();
+        bytes += x["in_bytes"].as_u64().unwrap();
+    }
+    // Read last: the server's totals can only have grown since.
+    let v = http_json(port, "/varz");
+    assert!(
+        v["in_msgs"].as_u64().unwrap() >= msgs && v["in_bytes"].as_u64().unwrap() >= bytes,
+        "/varz in_msgs {} in_bytes {} below routes' and clients' {msgs} {bytes}",
+        v["in_msgs"],
+        v["in_bytes"]
+    );
 }
 
 /// Go seed A; rnatsd B and Go C join A only. See `three_node_mesh`.

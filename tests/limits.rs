@@ -119,7 +119,7 @@ fn answered_pings_keep_the_connection() {
 
 #[test]
 fn slow_consumer_over_max_pending_is_closed() {
-    let s = ServerProcess::start(&["--max_pending", "65536", "-D"]);
+    let s = ServerProcess::start(&["--max_pending", "65536", "--max_payload", "16384", "-D"]);
     let mut slow = Client::quiet(s.port);
     slow.send("SUB flood 1\r\n");
     slow.flush();

@@ -30,7 +30,7 @@ mod common;
 use common::{free_port, rnatsd_bin, Client, ServerProcess, TempDir};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -2105,4 +2105,71 @@ fn helper_parsers() {
         top_level_keys("{\n  \"a\": {\n    \"b\": 1\n  },\n  \"c\": 2\n}"),
         ["a", "c"]
     );
+}
+
+/// Details where nats-server 2.9 answers differently from what a reading of its docs suggests,
+/// each checked against it: a delivery is activity of the receiver; `acc` and `user` filter
+/// without `auth`, and `total` is counted before the user filter; a failed login closes with
+/// "Authentication Failure"; /varz shows the client_advertise address.
+#[test]
+fn connz_and_varz_details_as_nats_server_2_9() {
+    let m = Mon::with_config(
+        "http: \"127.0.0.1:{MPORT}\"\n\
+         accounts {\n  A: { users: [ {user: bob, password: pw} ] }\n}\n\
+         authorization { users: [ {user: alice, password: s3cret} ] }\n",
+        &["--client_advertise", "10.1.2.3:4444"],
+    );
+    let v = m.varz();
+    assert_eq!((&v["host"], &v["port"]), (&json!("10.1.2.3"), &json!(4444)));
+
+    let login = |user: &str, pass: &str, name: &str| {
+        Client::connect_with(
+            m.port(),
+            &format!(r#"{{"verbose":false,"user":"{user}","pass":"{pass}","name":"{name}"}}"#),
+        )
+    };
+    let mut sub = login("bob", "pw", "sub");
+    let mut publ = login("bob", "pw", "pub");
+    let _alice = login("alice", "s3cret", "alice");
+    sub.send("SUB foo 1\r\n");
+    sub.flush();
+
+    // Filters without auth=1 (2.10 refuses them; 2.9 applies them).
+    let v = m.connz("?acc=A");
+    assert_eq!(named_names(&v), ["sub", "pub"], "{v:#}");
+    assert_eq!(v["total"], 2, "{v:#}");
+    let v = m.connz("?user=alice");
+    assert_eq!(named_names(&v), ["alice"], "{v:#}");
+    assert_eq!(v["total"], 3, "total counts before the user filter: {v:#}");
+    let v = m.connz("?acc=A&user=bob&auth=1");
+    assert_eq!(v["total"], 2, "{v:#}");
+
+    // The subscriber's last activity moves when a message is delivered to it.
+    let before = time_of(conn_named(&m.connz(""), "sub"), "last_activity");
+    std::thread::sleep(Duration::from_millis(20)); // let the clock move past `before`
+    publ.send("PUB foo 2\r\nhi\r\n");
+    publ.flush();
+    let (subject, _, _, payload) = sub.read_msg();
+    assert_eq!((subject.as_str(), payload.as_slice()), ("foo", &b"hi"[..]));
+    let after = time_of(conn_named(&m.connz(""), "sub"), "last_activity");
+    assert!(after > before, "last_activity {before} -> {after}");
+
+    // A failed login's reason.
+    let open = m.connz("");
+    let newest_open = conns(&open)
+        .iter()
+        .filter_map(|c| c["cid"].as_u64())
+        .max()
+        .unwrap();
+    let mut bad = Client::connect(m.port());
+    bad.send("CONNECT {\"verbose\":false,\"user\":\"bob\",\"pass\":\"nope\",\"name\":\"bad\"}\r\n");
+    bad.expect_line("-ERR 'Authorization Violation'");
+    // It is the newest connection: the last closed by cid.
+    let v = m.connz_until("state=closed", "the failed login's close", |v| {
+        conns(v)
+            .iter()
+            .any(|c| c["cid"].as_u64() > Some(newest_open))
+    });
+    let c = conns(&v).last().unwrap().clone();
+    assert_eq!(c["reason"], "Authentication Failure", "{c:#}");
 }

@@ -488,7 +488,42 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
             })?;
         }
     }
+    baseline(&mut o)?;
     Ok(Command::Run(Box::new(o), warnings))
+}
+
+/// As nats-server settles its options: a limit given as 0 means its default, and a payload
+/// larger than a client may have pending is refused.
+fn baseline(o: &mut Options) -> Result<(), FlagError> {
+    let d = Options::default();
+    for (v, dv) in [
+        (&mut o.max_connections, d.max_connections),
+        (&mut o.max_control_line, d.max_control_line),
+        (&mut o.max_payload, d.max_payload),
+        (&mut o.max_pending, d.max_pending),
+    ] {
+        if *v == 0 {
+            *v = dv;
+        }
+    }
+    if o.ping_max == 0 {
+        o.ping_max = d.ping_max;
+    }
+    for (v, dv) in [
+        (&mut o.ping_interval, d.ping_interval),
+        (&mut o.write_deadline, d.write_deadline),
+    ] {
+        if v.is_zero() {
+            *v = dv;
+        }
+    }
+    if o.max_payload > o.max_pending {
+        return Err(FlagError::plain(format!(
+            "max_payload ({}) cannot be higher than max_pending ({})",
+            o.max_payload, o.max_pending
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -502,6 +537,28 @@ mod tests {
             Command::Run(o, _) => Ok(*o),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn zero_limits_mean_the_defaults() {
+        let o = run(&[
+            "--max_payload",
+            "0",
+            "--max_pending",
+            "0",
+            "--max_connections",
+            "0",
+            "--ping_interval",
+            "0s",
+        ])
+        .unwrap();
+        assert_eq!(o, Options::default());
+        let e = run(&["--max_payload", "2000", "--max_pending", "1000"]).unwrap_err();
+        assert!(
+            format!("{e:?}")
+                .contains("max_payload (2000) cannot be higher than max_pending (1000)"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -309,8 +309,17 @@ pub fn varz(cx: &mut Context<'_>) -> Reply {
         version: COMPAT_VERSION,
         proto: 1,
         go: concat!("rnatsd ", env!("CARGO_PKG_VERSION")),
-        host: &o.host,
-        port: s.addr.port(),
+        // With client_advertise, the advertised address (as nats-server shows it).
+        host: if o.client_advertise.is_some() {
+            &s.info_host
+        } else {
+            &o.host
+        },
+        port: if o.client_advertise.is_some() {
+            s.info_port
+        } else {
+            s.addr.port()
+        },
         auth_required: s.auth().required,
         tls_required: o.tls.is_some(),
         tls_verify: o.tls.as_ref().is_some_and(|t| t.verify),
@@ -560,9 +569,8 @@ fn connz_inner(cx: &mut Context<'_>, q: &[u8]) -> Result<Reply, String> {
     if !sort.is_empty() && !SORTS.contains(&sort.as_str()) {
         return Err(format!("invalid sorting option: {sort}"));
     }
-    if !auth && (!user.is_empty() || !acc.is_empty()) {
-        return Err("filter by user or account only allowed with auth option".into());
-    }
+    // nats-server 2.9 filters by user and account without `auth` too (2.10 refuses that).
+    let _ = auth;
     let (offset, mut limit) = page(offset, limit);
     if (sort == "stop" || sort == "reason") && state != State::Closed {
         return Err(format!("sort by {sort} only valid on closed connections"));
@@ -605,13 +613,15 @@ fn connz_inner(cx: &mut Context<'_>, q: &[u8]) -> Result<Reply, String> {
             closed: Some(c),
         }));
     }
-    if !user.is_empty() {
-        rows.retain(|r| r.c.meta.user == user);
-    }
     if !acc.is_empty() {
         rows.retain(|r| r.c.meta.account == acc);
     }
+    // As nats-server 2.9 counts it: `total` is taken after the account filter and before the
+    // user filter.
     let total = if cid > 0 { considered } else { rows.len() };
+    if !user.is_empty() {
+        rows.retain(|r| r.c.meta.user == user);
+    }
     let now = SystemTime::now();
     sort_rows(&mut rows, &sort, now);
     let rows = window(rows, offset, limit);

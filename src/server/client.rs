@@ -68,7 +68,7 @@ impl CloseReason {
             CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
             CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
-            CloseReason::AuthenticationViolation => "Authorization Violation",
+            CloseReason::AuthenticationViolation => "Authentication Failure",
             CloseReason::TlsHandshakeError => "TLS Handshake Error",
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::DuplicateRoute => "Duplicate Route",

@@ -564,6 +564,9 @@ impl Router {
     /// Afterwards `local_flush` lists this worker's clients that have bytes to write.
     pub fn commit(&mut self) {
         let max_pending = self.max_pending;
+        // A delivery is activity of the receiver too (as nats-server counts it); one clock
+        // read per commit, and only when messages went out.
+        let mut now = 0u64;
         for mut st in self.staged.drain(..) {
             let c = &st.client;
             let len = st.buf.len();
@@ -583,6 +586,12 @@ impl Router {
                     }
                 };
                 if appended {
+                    if st.msgs > 0 {
+                        if now == 0 {
+                            now = super::shared::unix_nanos(std::time::SystemTime::now());
+                        }
+                        c.last_activity.store(now, Ordering::Relaxed);
+                    }
                     c.stats.add_out(st.msgs, st.bytes);
                     self.server.stats.of(self.worker).add_out(st.msgs, st.bytes);
                     if self.congested.is_none()

@@ -140,8 +140,8 @@ pub struct Server {
     pub id: String,
     pub name: String,
     /// Host and port clients are told about in INFO (the advertised ones when set).
-    info_host: String,
-    info_port: u16,
+    pub(crate) info_host: String,
+    pub(crate) info_port: u16,
     pub addr: SocketAddr,
     pub accounts: account::Accounts,
     pub workers: Vec<WorkerHandle>,

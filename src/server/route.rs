@@ -830,9 +830,10 @@ fn handle_op(
                 header_len: m.header_len,
                 data: m.data,
             };
-            st.shared
-                .stats
-                .add_in(1, (m.data.len() - m.header_len) as u64);
+            let bytes = (m.data.len() - m.header_len) as u64;
+            st.shared.stats.add_in(1, bytes);
+            // Server totals count what routes bring in too, as nats-server's /varz does.
+            router.server.stats.of(router.worker).add_in(1, bytes);
             router.route_peer = Some(st.shared.clone());
             router.route_from_peer(&account, &msg, m.queues);
             router.route_peer = None;
