@@ -1357,14 +1357,14 @@ fn connz_closed_sorted_by_stop_and_reason() {
     );
 }
 
+/// Monitoring on 127.0.0.1, user bob (password pw) in account A, alice (s3cret) in $G.
+const BOB_IN_A_ALICE_GLOBAL: &str = "http: \"127.0.0.1:{MPORT}\"\n\
+     accounts {\n  A: { users: [ {user: bob, password: pw} ] }\n}\n\
+     authorization { users: [ {user: alice, password: s3cret} ] }\n";
+
 #[test]
 fn connz_auth_shows_user_and_account() {
-    let m = Mon::with_config(
-        "http: \"127.0.0.1:{MPORT}\"\n\
-         accounts {\n  A: { users: [ {user: bob, password: pw} ] }\n}\n\
-         authorization { users: [ {user: alice, password: s3cret} ] }\n",
-        &[],
-    );
+    let m = Mon::with_config(BOB_IN_A_ALICE_GLOBAL, &[]);
     let mut bob = Client::connect_with(
         m.port(),
         r#"{"verbose":false,"user":"bob","pass":"pw","name":"bob"}"#,
@@ -2114,9 +2114,7 @@ fn helper_parsers() {
 #[test]
 fn connz_and_varz_details_as_nats_server_2_9() {
     let m = Mon::with_config(
-        "http: \"127.0.0.1:{MPORT}\"\n\
-         accounts {\n  A: { users: [ {user: bob, password: pw} ] }\n}\n\
-         authorization { users: [ {user: alice, password: s3cret} ] }\n",
+        BOB_IN_A_ALICE_GLOBAL,
         &["--client_advertise", "10.1.2.3:4444"],
     );
     let v = m.varz();
