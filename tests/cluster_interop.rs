@@ -1222,19 +1222,58 @@ fn go_seed_rnatsd_joins() {
     pre.check(&r);
     exercise_pair(&r, &g);
     check_go_routez(&g, &r, false);
-    varz_counts_route_traffic(&g);
-    varz_counts_route_traffic(&r);
+    route_figures(&g, false);
+    route_figures(&r, true);
+    routez_detail_sids(&g, &r);
+    routez_detail_sids(&r, &g);
     check_one_stable_route(&mut r);
     g.assert_alive();
     assert!(!g.sp.log_text().contains(CLOSED), "{}", g.sp.log_text());
 }
 
-/// /varz `in_msgs`/`in_bytes` include what came in over routes as well as from clients, as
-/// nats-server counts them.
-fn varz_counts_route_traffic(n: &Node) {
+/// `/routez?subs=detail` on `seen_by` names a queue subscription made on `sub_on` as nats-server
+/// does: sid "ACCOUNT SUBJECT QUEUE", no account field.
+fn routez_detail_sids(sub_on: &Node, seen_by: &Node) {
+    let n = uniq();
+    let mut c = client(sub_on.port());
+    c.send(&format!("SUB rz.{n} grp 1\r\n"));
+    flush(&mut c);
+    let want = format!("$G rz.{n} grp");
+    let d = wait_until(
+        || {
+            format!(
+                "{want:?} in /routez?subs=detail: {}",
+                seen_by.routez("?subs=detail")
+            )
+        },
+        || {
+            let z = seen_by.routez("?subs=detail");
+            z["routes"][0]["subscriptions_list_detail"]
+                .as_array()?
+                .iter()
+                .find(|d| d["sid"] == want.as_str())
+                .cloned()
+        },
+    );
+    assert_eq!(d["subject"], format!("rz.{n}"), "{d:#}");
+    assert_eq!(d["qgroup"], "grp", "{d:#}");
+    assert!(d.get("account").is_none(), "{d:#}");
+}
+
+/// A route shows its rtt (measured when `rtt_measured`), and /varz `in_msgs`/`in_bytes` include what came in over routes as
+/// well as from clients, as nats-server counts them.
+fn route_figures(n: &Node, rtt_measured: bool) {
     let routes = n.routez("");
     let (mut msgs, mut bytes) = (0, 0);
     for r in routes["routes"].as_array().expect("routes") {
+        // rnatsd measures it by a PING as the route forms, long before this (nats-server
+        // leaves it "0s" on a route it accepted).
+        assert!(
+            r["rtt"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('s') && (t != "0s" || !rtt_measured)),
+            "route rtt: {r:#}"
+        );
         msgs += r["in_msgs"].as_u64().unwrap();
         bytes += r["in_bytes"].as_u64().unwrap();
     }

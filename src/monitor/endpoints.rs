@@ -77,9 +77,14 @@ fn decode_bool(q: &[u8], key: &str) -> Result<bool, String> {
     }
 }
 
-/// Go's `strconv` failure text for `v`: out of range when it is all digits, else syntax.
+/// Go's `strconv` failure text for `v`: out of range when it is all digits, else syntax
+/// (`ParseUint` takes no sign at all).
 fn num_error(func: &str, v: &str) -> String {
-    let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
+    let digits = if func == "ParseUint" {
+        v
+    } else {
+        v.strip_prefix(['+', '-']).unwrap_or(v)
+    };
     let why = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         "value out of range"
     } else {
@@ -118,7 +123,7 @@ enum Subs {
 }
 
 fn decode_subs(q: &[u8]) -> Result<Subs, String> {
-    if param(q, "subs") == "detail" {
+    if param(q, "subs").eq_ignore_ascii_case("detail") {
         return Ok(Subs::Detail);
     }
     Ok(if decode_bool(q, "subs")? {
@@ -136,11 +141,12 @@ enum State {
 }
 
 fn decode_state(q: &[u8]) -> Result<State, String> {
-    match param(q, "state").as_str() {
+    let v = param(q, "state");
+    match v.to_ascii_lowercase().as_str() {
         "" | "open" => Ok(State::Open),
         "closed" => Ok(State::Closed),
         "any" | "all" => Ok(State::Any),
-        v => Err(format!("Error decoding state for {v}")),
+        _ => Err(format!("Error decoding state for {v}")),
     }
 }
 
@@ -910,7 +916,8 @@ pub fn routez(cx: &mut Context<'_>, q: &[u8]) -> Reply {
                 Subs::List => (Some(list.iter().map(|x| x.subject.clone()).collect()), None),
                 Subs::Detail => (
                     None,
-                    Some(list.iter().map(|x| SubDetail::of(x, true)).collect()),
+                    // As nats-server: the sid names the account; no account field.
+                    Some(list.iter().map(|x| SubDetail::of(x, false)).collect()),
                 ),
             };
             let last = from_unix_nanos(c.last_activity);
@@ -923,7 +930,7 @@ pub fn routez(cx: &mut Context<'_>, q: &[u8]) -> Reply {
                 port: c.addr.port(),
                 start: rfc3339(c.start),
                 last_activity: rfc3339(last),
-                rtt: if c.rtt > 0 { rtt(c.rtt) } else { String::new() },
+                rtt: rtt(c.rtt), // "0s" until measured, as nats-server shows it
                 uptime: uptime(now.duration_since(c.start).unwrap_or_default()),
                 idle: uptime(now.duration_since(last).unwrap_or_default()),
                 pending_size: c.pending,
@@ -1007,6 +1014,16 @@ mod tests {
             "Error decoding uint64 for 'cid': strconv.ParseUint: parsing \"abc\": invalid syntax"
         );
         assert_eq!(decode_state(b"state=any"), Ok(State::Any));
+        assert_eq!(decode_state(b"state=CLOSED"), Ok(State::Closed));
+        assert_eq!(decode_subs(b"subs=Detail"), Ok(Subs::Detail));
+        assert_eq!(
+            decode_u64(b"cid=-1", "cid").unwrap_err(),
+            "Error decoding uint64 for 'cid': strconv.ParseUint: parsing \"-1\": invalid syntax"
+        );
+        assert_eq!(
+            decode_state(b"state=FOO").unwrap_err(),
+            "Error decoding state for FOO"
+        );
         assert_eq!(
             decode_state(b"state=foo").unwrap_err(),
             "Error decoding state for foo"

@@ -784,6 +784,16 @@ fn handle_op(
                 router.stage(&st.shared).extend_from_slice(&hello);
             }
             register(&server, cluster, st, peer, info, solicited, router);
+            if peer.is_some() && st.ping_sent.is_none() {
+                // A first PING right away, so the route's rtt is known (as nats-server
+                // shows it in /routez) before the ping timer's first round.
+                st.ping_sent = Some(std::time::Instant::now());
+                crate::trace!("{} - rid:{} - ->> [PING]", st.peer, st.cid());
+                router.stage(&st.shared).extend_from_slice(
+                    b"PING
+",
+                );
+            }
         }
         RouteOp::Sub {
             account,
@@ -841,6 +851,19 @@ fn handle_op(
     }
 }
 
+/// `ACCOUNT SUBJECT[ QUEUE]`.
+fn route_sid(account: &[u8], subject: &[u8], queue: Option<&[u8]>) -> Box<[u8]> {
+    let mut v = Vec::with_capacity(account.len() + subject.len() + 2);
+    v.extend_from_slice(account);
+    v.push(b' ');
+    v.extend_from_slice(subject);
+    if let Some(q) = queue {
+        v.push(b' ');
+        v.extend_from_slice(q);
+    }
+    v.into()
+}
+
 fn remote_sub(
     server: &Server,
     st: &super::client::ClientState,
@@ -873,7 +896,8 @@ fn remote_sub(
         account: acc.clone(),
         subject: subject.into(),
         queue: queue.map(|(q, _)| q.into()),
-        sid: Box::default(),
+        // nats-server's key for a route's subscription, shown as its sid by /routez.
+        sid: route_sid(account, subject, queue.map(|(q, _)| q)),
         max: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
         closed: AtomicBool::new(false),
