@@ -871,6 +871,12 @@ fn unsub_line(out: &mut Vec<u8>, kw: &[u8], account: &[u8], subject: &[u8], queu
         kw.len() + account.len() + 1 + subject.len() + queue.map_or(0, |q| q.len() + 1) + 2,
     );
     out.extend_from_slice(kw);
+    push_key(out, account, subject, queue);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `ACCOUNT SUBJECT[ QUEUE]`: how a route names a subscription (also its sid in /routez).
+pub fn push_key(out: &mut Vec<u8>, account: &[u8], subject: &[u8], queue: Option<&[u8]>) {
     out.extend_from_slice(account);
     out.push(b' ');
     out.extend_from_slice(subject);
@@ -878,7 +884,6 @@ fn unsub_line(out: &mut Vec<u8>, kw: &[u8], account: &[u8], subject: &[u8], queu
         out.push(b' ');
         out.extend_from_slice(q);
     }
-    out.extend_from_slice(b"\r\n");
 }
 
 #[allow(clippy::too_many_arguments)]

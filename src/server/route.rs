@@ -851,16 +851,10 @@ fn handle_op(
     }
 }
 
-/// `ACCOUNT SUBJECT[ QUEUE]`.
+/// nats-server's name for a route's subscription.
 fn route_sid(account: &[u8], subject: &[u8], queue: Option<&[u8]>) -> Box<[u8]> {
-    let mut v = Vec::with_capacity(account.len() + subject.len() + 2);
-    v.extend_from_slice(account);
-    v.push(b' ');
-    v.extend_from_slice(subject);
-    if let Some(q) = queue {
-        v.push(b' ');
-        v.extend_from_slice(q);
-    }
+    let mut v = Vec::new();
+    crate::proto::route::push_key(&mut v, account, subject, queue);
     v.into()
 }
 
