@@ -462,6 +462,13 @@ fn advertised_client_urls_follow_no_advertise_and_client_advertise() {
     await_interest(&mut pa_, &mut sb, "adv", "1");
     let mut pc = client(&c);
     await_interest(&mut pc, &mut sb, "adv", "1");
+    // B, in the mesh with both (interest crossed both routes), tells its own clients of no
+    // server at all, as nats-server does with no_advertise.
+    assert!(
+        connect_urls(b.port).is_empty(),
+        "{:?}",
+        connect_urls(b.port)
+    );
 }
 
 // connect_urls follow the mesh, and clients that speak protocol 1 get them by INFO.
@@ -966,6 +973,40 @@ fn queue_groups_prefer_local_members() {
     );
 }
 
+/// A routed message for thousands of queue groups names them all on one RMSG line (about
+/// 90 KB here); nats-server sets no bound on route lines, so neither side may refuse it.
+#[test]
+fn a_message_for_thousands_of_queue_groups_crosses_in_one_piece() {
+    const GROUPS: usize = 3000;
+    let pa = free_port();
+    let a = node(NAME, pa, &[], &[]);
+    let b = node(NAME, free_port(), &[pa], &[]);
+    let (mut p, mut sb) = (client(&a), client(&b));
+    let subs: String = (1..=GROUPS)
+        .map(|i| format!("SUB qmany queue-group-number-{i:06} {i}\r\n"))
+        .collect();
+    // Interest crosses in order: once the last subscription's has reached A, all have.
+    sb.send(&format!("{subs}SUB qmany.ready 0\r\n"));
+    sb.flush();
+    await_interest(&mut p, &mut sb, "qmany.ready", "0");
+    p.send("PUB qmany 4\r\nreal\r\n");
+    p.flush();
+    let mut sids = BTreeSet::new();
+    while sids.len() < GROUPS {
+        match read_frame(&mut sb) {
+            Frame::Msg(m) if is_probe(&m) => {}
+            Frame::Msg(m) => {
+                assert_eq!(m.payload, "real");
+                assert!(sids.insert(m.sid.clone()), "sid {} twice", m.sid);
+            }
+            Frame::Pong => {}
+        }
+    }
+    for s in [&a, &b] {
+        assert!(!s.log_text().contains("control line"), "{}", s.log_text());
+    }
+}
+
 #[test]
 fn queue_and_plain_subscribers_on_one_server_each_get_their_copy() {
     let v = mesh3(&[]);
@@ -1383,4 +1424,62 @@ fn route_info_carries_the_cluster_advertise_address() {
         .unwrap_or_else(|e| panic!("{e}: {line}; log:\n{}", s.log_text()));
     assert_eq!(v["host"], "routes.example.com", "{line}");
     assert_eq!(v["port"], 7244, "{line}");
+}
+
+/// A newcomer is gossiped to the other peers at the address its connection came from, with the
+/// port its INFO names (as nats-server does): a server listening on a wildcard or on an address
+/// only it can see is still reached. Here the newcomer listens on 127.0.0.2 and dials from
+/// 127.0.0.1; a fake peer F, already routed to the seed, reads what the seed tells it.
+#[test]
+fn newcomers_are_gossiped_at_the_address_they_came_from() {
+    use std::io::{BufRead, BufReader, Write};
+    let ra = free_port();
+    let a = node(NAME, ra, &[], &[]);
+    let mut f = std::net::TcpStream::connect(("127.0.0.1", ra)).expect("route port");
+    f.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut r = BufReader::new(f.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).expect("seed's INFO");
+    assert!(line.starts_with("INFO "), "{line}");
+    write!(
+        f,
+        "CONNECT {{\"verbose\":false,\"pedantic\":false,\"tls_required\":false,\"headers\":true,\
+         \"name\":\"FAKEPEER\",\"cluster\":\"{NAME}\"}}\r\n\
+         INFO {{\"server_id\":\"FAKEPEER\",\"host\":\"127.0.0.1\",\"port\":1,\"proto\":2,\
+         \"headers\":true,\"cluster\":\"{NAME}\"}}\r\n"
+    )
+    .unwrap();
+    let pb = free_port();
+    let b = ServerProcess::start(&[
+        "--cluster",
+        &format!("nats://127.0.0.2:{pb}"),
+        "--cluster_name",
+        NAME,
+        "--routes",
+        &format!("nats://127.0.0.1:{ra}"),
+    ]);
+    let want = format!("nats-route://127.0.0.1:{pb}/");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("route closed; seed's log:\n{}", a.log_text());
+        }
+        if line.starts_with("PING") {
+            f.write_all(b"PONG\r\n").unwrap();
+        }
+        if let Some(json) = line.strip_prefix("INFO ") {
+            let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+            if v["port"] == pb {
+                assert_eq!(v["ip"], want.as_str(), "{line}");
+                assert_eq!(v["host"], "127.0.0.2", "{line}");
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no INFO about B; B's log:\n{}",
+            b.log_text()
+        );
+    }
 }

@@ -95,7 +95,7 @@ TLS Options:
         --tlsverify                  Enable TLS, verify client certificates
         --tlscacert <file>           Client certificate CA for verification
 
-Cluster Options (not yet supported):
+Cluster Options:
         --routes <rurl-1, rurl-2>    Routes to solicit and connect
         --cluster <cluster-url>      Cluster URL for solicited routes
         --cluster_name <string>      Cluster Name, if not set one will be dynamically generated

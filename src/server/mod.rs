@@ -274,9 +274,10 @@ impl Server {
         }
     }
 
-    /// Every server's client URL, ours first, once there are peers (none alone, as Go).
+    /// Every server's client URL, ours first, once there are peers (none alone, as Go); none at
+    /// all with `no_advertise`, which keeps the cluster's addresses from our clients too.
     pub fn connect_urls(&self) -> Vec<String> {
-        let Some(c) = &self.cluster else {
+        let Some(c) = self.cluster.as_ref().filter(|c| !c.no_advertise()) else {
             return Vec::new();
         };
         let peers = c.peer_client_urls();

@@ -35,7 +35,7 @@ use crate::conf::cluster::{route_target, ClusterConfig};
 use crate::conf::COMPAT_VERSION;
 use crate::proto::route::{self, RouteOp};
 
-/// How long to wait before dialling a route again (doubled while dials keep failing).
+/// How long to wait before dialling a route again.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// Bytes waiting on a route beyond which its producers are not read until it drains.
 pub const ROUTE_HIGH_WATER: usize = 8 * 1024 * 1024;
@@ -164,12 +164,17 @@ pub struct RouteState {
     connected: bool,
 }
 
+/// The longest route control line taken (a peer is authenticated; this only bounds memory).
+const ROUTE_MAX_LINE: usize = 64 * 1024 * 1024;
+
 impl RouteState {
     pub fn new(max_payload: usize, solicited: Option<String>) -> RouteState {
         let connected = solicited.is_some();
         RouteState {
             parser: route::Parser::new(route::Limits {
-                max_control_line: 64 * 1024,
+                // nats-server 2.9 bounds neither; an RMSG names every queue group it is
+                // for, so its line grows with them (3,000 groups: about 90 KB).
+                max_control_line: ROUTE_MAX_LINE,
                 max_payload: max_payload.max(64 * 1024 * 1024),
             }),
             subs: HashMap::new(),
@@ -201,7 +206,7 @@ impl Cluster {
         // Where peers are told to dial us: `cluster_advertise`, else the listen address.
         let advertise = match &c.advertise {
             Some(a) => super::parse_advertise(a, addr.port()),
-            None if addr.ip().is_unspecified() => ("127.0.0.1".to_string(), addr.port()),
+            // "0.0.0.0" as listened, as nats-server says it: peers use our connection's address.
             None => (addr.ip().to_string(), addr.port()),
         };
         let now = Instant::now();
@@ -269,6 +274,10 @@ impl Cluster {
         true
     }
 
+    pub fn no_advertise(&self) -> bool {
+        self.no_advertise
+    }
+
     pub fn peers(&self) -> Vec<Arc<Peer>> {
         let mut v: Vec<Arc<Peer>> = self
             .peers
@@ -327,24 +336,29 @@ impl Cluster {
     }
 
     /// A route we dialled is gone (or never came up): dial again later, or give up on it.
-    fn dial_ended(&self, url: &str, failed: bool) {
+    /// Returns whether a failed dial is worth an error line, as nats-server reports them: the
+    /// first attempt and every 3600th while a route never came up, every attempt once it had.
+    fn dial_ended(&self, url: &str, failed: bool) -> Option<(u32, bool)> {
         let mut t = self.targets.lock().unwrap_or_else(|e| e.into_inner());
         let retries = self.connect_retries;
+        let mut report = None;
         t.retain_mut(|x| {
             if x.url != url {
                 return true;
             }
             if failed {
                 x.failures += 1;
+                let loud = x.id.is_some() || x.failures == 1 || x.failures % 3600 == 0;
+                report = Some((x.failures, loud));
             } else {
                 x.failures = 0;
             }
-            // Back off while the peer stays away: 1 s, 1 s, 2 s, 4 s, then every 8 s.
-            let shift = x.failures.saturating_sub(1).min(3);
-            x.dial = Dial::Due(Instant::now() + RECONNECT_DELAY * (1u32 << shift));
+            // As nats-server: every second while the peer stays away.
+            x.dial = Dial::Due(Instant::now() + RECONNECT_DELAY);
             x.explicit || x.failures <= retries
         });
         self.wake.notify_all();
+        report
     }
 
     fn set_target_id(&self, url: &str, id: &str) {
@@ -362,8 +376,20 @@ impl Cluster {
             .retain(|x| x.url != url);
     }
 
-    fn info(&self, server: &Server, ip: Option<String>) -> RouteInfo {
+    fn info(&self, server: &Server) -> RouteInfo {
         let o = server.opts();
+        // With cluster_advertise, the address peers gossip for us (as nats-server sets it);
+        // without, they take the address our connection comes from.
+        let ip = o
+            .cluster
+            .as_ref()
+            .and_then(|c| c.advertise.as_ref())
+            .map(|_| {
+                format!(
+                    "nats-route://{}/",
+                    host_port(&self.advertise.0, self.advertise.1)
+                )
+            });
         RouteInfo {
             server_id: server.id.clone(),
             server_name: server.name.clone(),
@@ -434,7 +460,7 @@ pub fn tls_session(
 /// for it (to settle the cluster name first, as nats-server does), then sends [`connect_line`].
 pub fn greeting(server: &Server, solicited: Option<&str>) -> Vec<u8> {
     match (&server.cluster, solicited) {
-        (Some(c), None) => info_line(&c.info(server, None)),
+        (Some(c), None) => info_line(&c.info(server)),
         _ => Vec::new(),
     }
 }
@@ -473,7 +499,7 @@ fn connect_line(server: &Server, url: &str) -> Vec<u8> {
         out.extend_from_slice(connect.to_string().as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(&info_line(&c.info(server, None)));
+    out.extend_from_slice(&info_line(&c.info(server)));
     out
 }
 
@@ -945,10 +971,14 @@ fn register(
     if let Some(url) = solicited {
         cluster.set_target_id(url, &info.server_id);
     }
-    let url = info
-        .ip
-        .clone()
-        .unwrap_or_else(|| format!("nats-route://{}:{}/", info.host, info.port));
+    // How others are told to reach this peer: its advertised address, else the address its
+    // connection comes from with the port its INFO names (as nats-server gossips it).
+    let url = info.ip.clone().unwrap_or_else(|| {
+        format!(
+            "nats-route://{}/",
+            host_port(&st.peer.ip().to_string(), info.port)
+        )
+    });
     let me = Arc::new(Peer {
         cid: st.cid(),
         id: info.server_id.clone(),
@@ -1021,6 +1051,15 @@ fn register(
     server.announce_info();
 }
 
+/// `host:port`, an IPv6 host in brackets.
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// The dialling thread: connect to due targets, hand the sockets to the workers.
 pub fn dial_loop(server: Arc<Server>) {
     let Some(c) = &server.cluster else {
@@ -1073,8 +1112,13 @@ pub fn dial_loop(server: Arc<Server>) {
                     let _ = h.waker.wake();
                 }
                 Err(e) => {
-                    crate::debug!("Error trying to connect to route {url}: {e}");
-                    c.dial_ended(&url, true);
+                    if let Some((n, loud)) = c.dial_ended(&url, true) {
+                        if loud {
+                            crate::error!("Error trying to connect to route (attempt {n}): {e}");
+                        } else {
+                            crate::debug!("Error trying to connect to route (attempt {n}): {e}");
+                        }
+                    }
                 }
             }
         }
