@@ -1483,3 +1483,38 @@ fn newcomers_are_gossiped_at_the_address_they_came_from() {
         );
     }
 }
+
+/// A server entering lame-duck mode tells its peers, whose clients stop being offered it, and
+/// its own clients' INFO (with `ldm`) no longer names it, as nats-server does.
+#[test]
+fn a_lame_duck_is_no_longer_advertised() {
+    let v = mesh3(&[]);
+    let (a, b, c) = (&v[0], &v[1], &v[2]);
+    for s in [a, b, c] {
+        wait_urls(s, &[a, b, c]);
+    }
+    // Async INFO goes to clients that speak protocol 1.
+    let mut cc = Client::connect_with(c.port, r#"{"verbose":false,"protocol":1}"#);
+    c.signal("USR2");
+    // C's own client is told: ldm, and the others only.
+    let want: BTreeSet<String> = [a.addr(), b.addr()].into_iter().collect();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let line = cc.read_line();
+        if line.starts_with("PING") {
+            cc.send("PONG\r\n");
+        }
+        if line.starts_with("INFO ") && line.contains("\"ldm\":true") {
+            assert_eq!(urls_of(&line), want, "{line}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no INFO with ldm: {}",
+            c.log_text()
+        );
+    }
+    // Clients of A and B are offered A and B only.
+    wait_urls(a, &[a, b]);
+    wait_urls(b, &[a, b]);
+}

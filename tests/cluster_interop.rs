@@ -1979,3 +1979,24 @@ fn cluster_name_mismatch_refused() {
         assert_eq!(z["num_routes"], 0, "{what}: {z}");
     }
 }
+
+/// Lame-duck mode crosses implementations: each side stops offering the other to its clients
+/// once the other says (route INFO with `ldm`) that it is going away.
+#[test]
+fn lame_duck_peers_are_no_longer_advertised() {
+    let Some(go) = go_bin("lame_duck_peers_are_no_longer_advertised") else {
+        return;
+    };
+    for go_leaves in [true, false] {
+        let (rc, gc) = (free_port(), free_port());
+        let r = node(None, rc, &[], Some("interop"), false, &[]);
+        let g = node(Some(&go), gc, &[rc], Some("interop"), false, &[]);
+        wait_connect_urls(&r, &[&r, &g]);
+        wait_connect_urls(&g, &[&r, &g]);
+        let (leaving, staying) = if go_leaves { (&g, &r) } else { (&r, &g) };
+        // A client keeps the leaving server in lame-duck mode (with none it exits at once).
+        let _keep = client(leaving.port());
+        leaving.sp.signal("USR2");
+        wait_connect_urls(staying, &[staying]);
+    }
+}

@@ -284,7 +284,12 @@ impl Server {
         if c.peers().is_empty() {
             return Vec::new();
         }
-        let mut v = vec![self.client_url()];
+        // In lame-duck mode our own URL is left out, as nats-server leaves it.
+        let mut v = if self.lame_duck.load(Ordering::Acquire) {
+            Vec::new()
+        } else {
+            vec![self.client_url()]
+        };
         for u in peers {
             if !v.contains(&u) {
                 v.push(u);
@@ -441,6 +446,9 @@ impl Handle {
         }
         crate::notice!("Entering lame duck mode, stop accepting new clients");
         let _ = self.stop.wake();
+        if let Some(c) = &self.server.cluster {
+            c.announce_lame_duck(&self.server);
+        }
         for h in &self.server.workers {
             h.inbox.lock().unwrap_or_else(|e| e.into_inner()).ldm_info = true;
             let _ = h.waker.wake();

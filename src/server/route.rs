@@ -55,6 +55,8 @@ pub struct Peer {
     /// The peer's client URLs.
     pub connect_urls: Vec<String>,
     pub start: SystemTime,
+    /// The peer said it is in lame-duck mode: its client URLs are no longer advertised.
+    pub ldm: AtomicBool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -133,6 +135,9 @@ pub struct RouteInfo {
     /// no, so Go peers send it plain RS+/RMSG.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lnoc: bool,
+    /// The server is in lame-duck mode (its clients should go elsewhere).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ldm: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -302,6 +307,9 @@ impl Cluster {
     pub fn peer_client_urls(&self) -> Vec<String> {
         let mut out = Vec::new();
         for p in self.peers() {
+            if p.ldm.load(Ordering::Acquire) {
+                continue;
+            }
             for u in &p.connect_urls {
                 if !out.contains(u) {
                     out.push(u.clone());
@@ -410,6 +418,18 @@ impl Cluster {
                 vec![server.client_url()]
             },
             lnoc: false,
+            ldm: false,
+        }
+    }
+
+    /// We are in lame-duck mode: tell every peer (route INFO with `ldm`), so their clients
+    /// stop being sent to us, as nats-server does.
+    pub fn announce_lame_duck(&self, server: &Server) {
+        let mut info = self.info(server);
+        info.ldm = true;
+        let line = info_line(&info);
+        for p in self.peers() {
+            send(server, &p.shared, &line);
         }
     }
 }
@@ -777,6 +797,14 @@ fn handle_op(
                     return;
                 }
             };
+            if let Some(p) = peer.as_ref().filter(|p| info.ldm && info.server_id == p.id) {
+                // The peer entered lame-duck mode: stop telling our clients of it.
+                if !p.ldm.swap(true, Ordering::AcqRel) {
+                    crate::debug!("{} - rid:{} - Peer in lame duck mode", st.peer, st.cid());
+                    server.announce_info();
+                }
+                return;
+            }
             if peer.is_some() {
                 // Gossip: a server one of our peers has met.
                 if let Some(ip) = &info.ip {
@@ -988,6 +1016,7 @@ fn register(
         solicited: solicited.map(str::to_string),
         connect_urls: info.connect_urls.clone(),
         start: SystemTime::now(),
+        ldm: AtomicBool::new(info.ldm),
     });
     {
         let mut peers = cluster.peers.lock().unwrap_or_else(|e| e.into_inner());
