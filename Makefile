@@ -70,6 +70,9 @@ ARM_ENV       := CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gn
 
 static:
 	@rustup target list --installed | grep -qx $(STATIC_TARGET) || rustup target add $(STATIC_TARGET)
+	@command -v x86_64-linux-musl-gcc >/dev/null || \
+	  { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq musl-tools || \
+	    { apt-get update -qq && apt-get install -y -qq musl-tools; }; }
 	$(CARGO) build --release --target $(STATIC_TARGET) --bin rnatsd
 	@bash tests/cross/check-static.sh $(STATIC_BIN) 4194304
 

@@ -40,7 +40,8 @@ is_installed() {
 
 # --- Debian packages -------------------------------------------------------------------------
 need=()
-for p in libnats-dev pkg-config nats-server gcc libc6-dev; do
+# musl-tools: the C compiler ring needs for the static musl build (`make static`, CI).
+for p in libnats-dev pkg-config nats-server gcc libc6-dev musl-tools; do
     is_installed "$p" || need+=("$p")
 done
 command -v node >/dev/null 2>&1 || need+=(nodejs)
